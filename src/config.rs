@@ -1,0 +1,60 @@
+//! The user's config file (`magpie.toml`).
+//!
+//! Looked up at `--config` / `MAGPIE_CONFIG`, else `$XDG_CONFIG_HOME/magpie/config.toml`. Every
+//! key is optional: command-line flags and environment variables win over the file, and the file
+//! wins over built-in defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Path to `libonnxruntime.so` (or the folder holding it).
+    pub ort_lib: Option<PathBuf>,
+    /// Default library directory.
+    pub library: Option<PathBuf>,
+    /// Default model: a directory, or the name of a model in the model store.
+    pub model: Option<String>,
+    /// Where `magpie models pull` stores models.
+    pub model_store: Option<PathBuf>,
+    /// Default execution device (`auto`, `cpu`, `cuda[:N]`, `tensorrt[:N]`).
+    pub device: Option<String>,
+    /// Token required by `magpie serve` when bound to a non-loopback address.
+    pub token: Option<String>,
+    /// Prompt templates for short text queries (`{}` is replaced by the query).
+    pub prompt_templates: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Loads the config from an explicit path (which must exist) or the default location (which
+    /// may be absent).
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Self, Option<PathBuf>)> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_path() {
+                Some(p) => (p, false),
+                None => return Ok((Self::default(), None)),
+            },
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let cfg = toml::from_str(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?;
+                Ok((cfg, Some(path)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok((Self::default(), None))
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read config file {}", path.display()))
+            }
+        }
+    }
+}
+
+fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("magpie").join("config.toml"))
+}
