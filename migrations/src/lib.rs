@@ -71,9 +71,6 @@ pub mod v2 {
     pub const HASH: &[u8] = b"h/";
     /// `f/<path bytes>` → failure JSON (files that could not be indexed, and why).
     pub const FAILURE: &[u8] = b"f/";
-    /// `g/<generation BE>` → JSON list of ids changed in that generation (for repairing the
-    /// derived indexes incrementally; pruned once they have caught up).
-    pub const CHANGELOG: &[u8] = b"g/";
     /// `c/<namespace>/<key>` → cached bytes (e.g. text embeddings).
     pub const CACHE: &[u8] = b"c/";
     /// `m/model` → model identity JSON.

@@ -1,0 +1,251 @@
+//! What the library knows about one image. Serialised as JSON in sled (the source of truth) and as
+//! a stored field in tantivy (so readers in other processes can show results without sled).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Stable identifier of an image in one library. Below 2^53 so that JavaScript holds it exactly.
+pub type ImageId = u64;
+
+/// The embedding space a library belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    pub name: String,
+    pub checksum: String,
+    pub dim: usize,
+}
+
+/// Best-effort EXIF facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExifFields {
+    /// Unix seconds (UTC when the camera said which offset it was in, else local time as UTC).
+    pub taken_at: Option<i64>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub lens: Option<String>,
+    /// (latitude, longitude) in signed decimal degrees.
+    pub gps: Option<(f64, f64)>,
+    pub orientation: Option<u16>,
+}
+
+/// One indexed image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    /// Raw path bytes, so non-UTF-8 file names survive.
+    #[serde(with = "path_bytes")]
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// blake3 of the file content, hex.
+    pub content_hash: String,
+    /// Displayed size (after EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    /// Lower-case format name: jpeg, png, webp, gif, tiff, bmp.
+    pub format: String,
+    #[serde(default)]
+    pub exif: ExifFields,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Unix seconds when it was (re-)embedded.
+    #[serde(default)]
+    pub indexed_at: i64,
+}
+
+impl ImageRecord {
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    pub fn extension(&self) -> String {
+        self.path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The date a person means by "when": taken-at, falling back to the file's mtime.
+    pub fn date(&self) -> i64 {
+        self.exif
+            .taken_at
+            .unwrap_or(self.mtime_ns.div_euclid(1_000_000_000))
+    }
+
+    pub fn orientation(&self) -> Orientation {
+        match self.width.cmp(&self.height) {
+            std::cmp::Ordering::Greater => Orientation::Landscape,
+            std::cmp::Ordering::Less => Orientation::Portrait,
+            std::cmp::Ordering::Equal => Orientation::Square,
+        }
+    }
+
+    pub fn camera(&self) -> String {
+        let make = self.exif.make.as_deref().unwrap_or("").trim();
+        let model = self.exif.model.as_deref().unwrap_or("").trim();
+        if model.to_lowercase().starts_with(&make.to_lowercase()) {
+            model.to_string()
+        } else {
+            format!("{make} {model}").trim().to_string()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Orientation {
+    Landscape,
+    Portrait,
+    Square,
+}
+
+impl Orientation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Landscape => "landscape",
+            Self::Portrait => "portrait",
+            Self::Square => "square",
+        }
+    }
+}
+
+impl std::str::FromStr for Orientation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "landscape" => Ok(Self::Landscape),
+            "portrait" => Ok(Self::Portrait),
+            "square" => Ok(Self::Square),
+            other => Err(format!(
+                "unknown orientation {other:?} (landscape, portrait or square)"
+            )),
+        }
+    }
+}
+
+/// A file that could not be indexed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(with = "path_bytes")]
+    pub path: PathBuf,
+    pub reason: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub at: i64,
+}
+
+/// Metadata filters. All present conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filters {
+    pub folder_prefix: Option<PathBuf>,
+    /// Unix seconds, inclusive.
+    pub taken_after: Option<i64>,
+    /// Unix seconds, inclusive.
+    pub taken_before: Option<i64>,
+    /// Words that must all appear in "make model".
+    pub camera: Option<String>,
+    pub extensions: Vec<String>,
+    pub min_pixels: Option<u64>,
+    pub orientation: Option<Orientation>,
+    pub tags: Vec<String>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The same decision as the keyword index makes, for exact scans and tests.
+    pub fn matches(&self, r: &ImageRecord) -> bool {
+        if let Some(prefix) = &self.folder_prefix {
+            if !r.path.starts_with(prefix) {
+                return false;
+            }
+        }
+        let date = r.date();
+        if self.taken_after.is_some_and(|t| date < t) || self.taken_before.is_some_and(|t| date > t)
+        {
+            return false;
+        }
+        if let Some(camera) = &self.camera {
+            let have = r.camera().to_lowercase();
+            if !camera
+                .to_lowercase()
+                .split_whitespace()
+                .all(|w| have.contains(w))
+            {
+                return false;
+            }
+        }
+        if !self.extensions.is_empty()
+            && !self
+                .extensions
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&r.extension()))
+        {
+            return false;
+        }
+        if self
+            .min_pixels
+            .is_some_and(|m| u64::from(r.width) * u64::from(r.height) < m)
+        {
+            return false;
+        }
+        if self.orientation.is_some_and(|o| o != r.orientation()) {
+            return false;
+        }
+        self.tags
+            .iter()
+            .all(|t| r.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
+    }
+}
+
+/// Paths as byte arrays in JSON: lossless for non-UTF-8 names on Unix.
+pub(crate) mod path_bytes {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&super::path_to_bytes(path))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        Ok(super::bytes_to_path(&bytes))
+    }
+}
+
+pub fn path_to_bytes(path: &Path) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().as_bytes().to_vec()
+    }
+}
+
+pub fn bytes_to_path(bytes: &[u8]) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}

@@ -1,0 +1,386 @@
+//! The keyword and metadata index (tantivy), derived from sled.
+//!
+//! Every document carries the whole [`ImageRecord`] as a stored field, so a reader in another
+//! process (the web server while `magpie index` runs) can show results without opening sled, which
+//! allows only one process at a time. Each commit's payload is the sled generation it reflects.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Facet, Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
+};
+use tantivy::{
+    doc, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+use crate::error::{CatalogError, Result};
+use crate::record::{ImageId, ImageRecord};
+use crate::Filters;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    id: Field,
+    path: Field,
+    name: Field,
+    folder: Field,
+    camera: Field,
+    ext: Field,
+    tags: Field,
+    tag: Field,
+    exif: Field,
+    date: Field,
+    pixels: Field,
+    orientation: Field,
+    record: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        id: b.add_u64_field("id", INDEXED | FAST | STORED),
+        path: b.add_text_field("path", TEXT),
+        name: b.add_text_field("name", TEXT),
+        folder: b.add_facet_field("folder", INDEXED),
+        camera: b.add_text_field("camera", TEXT),
+        ext: b.add_text_field("ext", STRING),
+        tags: b.add_text_field("tags", TEXT),
+        tag: b.add_text_field("tag", STRING),
+        exif: b.add_text_field("exif", TEXT),
+        date: b.add_i64_field("date", INDEXED | FAST),
+        pixels: b.add_u64_field("pixels", INDEXED | FAST),
+        orientation: b.add_text_field("orientation", STRING),
+        record: b.add_bytes_field("record", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// Path components as a tantivy facet (`/home/ann/Pictures`), so a folder filter matches every
+/// image below it.
+fn folder_facet(folder: &Path) -> Facet {
+    let parts: Vec<String> = folder
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    Facet::from_path(parts)
+}
+
+pub(crate) struct TextIndex {
+    dir: PathBuf,
+    index: Index,
+    fields: Fields,
+}
+
+impl TextIndex {
+    /// Opens the index at `dir`, creating it when `create` is set.
+    pub fn open(dir: &Path, create: bool) -> Result<Self> {
+        let (schema, fields) = schema();
+        let index = if dir.join("meta.json").exists() {
+            Index::open_in_dir(dir).map_err(CatalogError::text(dir))?
+        } else if create {
+            std::fs::create_dir_all(dir).map_err(CatalogError::io(dir))?;
+            Index::create_in_dir(dir, schema).map_err(CatalogError::text(dir))?
+        } else {
+            return Err(CatalogError::Corrupt {
+                path: dir.to_path_buf(),
+                reason: "the keyword index is missing (the writer rebuilds it: run `magpie library rebuild`)".into(),
+            });
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+        })
+    }
+
+    /// The sled generation of the last commit, from the commit payload.
+    pub fn generation(&self) -> Result<u64> {
+        let metas = self
+            .index
+            .load_metas()
+            .map_err(CatalogError::text(&self.dir))?;
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub fn writer(&self) -> Result<TextWriter> {
+        let writer = self
+            .index
+            .writer_with_num_threads(1, 64_000_000)
+            .map_err(CatalogError::text(&self.dir))?;
+        Ok(TextWriter {
+            dir: self.dir.clone(),
+            writer,
+            fields: self.fields,
+        })
+    }
+
+    pub fn reader(&self) -> Result<IndexReader> {
+        self.index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(CatalogError::text(&self.dir))
+    }
+
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+pub(crate) struct TextWriter {
+    dir: PathBuf,
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl TextWriter {
+    pub fn delete(&mut self, id: ImageId) {
+        self.writer
+            .delete_term(Term::from_field_u64(self.fields.id, id));
+    }
+
+    pub fn delete_all(&mut self) -> Result<()> {
+        self.writer
+            .delete_all_documents()
+            .map_err(CatalogError::text(&self.dir))?;
+        Ok(())
+    }
+
+    pub fn upsert(&mut self, record: &ImageRecord) -> Result<()> {
+        self.delete(record.id);
+        let f = &self.fields;
+        let exif = [
+            record.exif.lens.as_deref(),
+            record.exif.make.as_deref(),
+            record.exif.model.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let mut document = doc!(
+            f.id => record.id,
+            f.path => record.path.to_string_lossy().into_owned(),
+            f.name => record.file_name(),
+            f.folder => folder_facet(record.folder()),
+            f.camera => record.camera(),
+            f.ext => record.extension(),
+            f.tags => record.tags.join(" "),
+            f.exif => exif,
+            f.date => record.date(),
+            f.pixels => u64::from(record.width) * u64::from(record.height),
+            f.orientation => record.orientation().as_str(),
+            f.record => serde_json::to_vec(record).unwrap_or_default(),
+        );
+        for tag in &record.tags {
+            document.add_text(f.tag, tag.to_lowercase());
+        }
+        self.writer
+            .add_document(document)
+            .map_err(CatalogError::text(&self.dir))?;
+        Ok(())
+    }
+
+    /// Commits with the sled generation as payload.
+    pub fn commit(&mut self, generation: u64) -> Result<()> {
+        let mut prepared = self
+            .writer
+            .prepare_commit()
+            .map_err(CatalogError::text(&self.dir))?;
+        prepared.set_payload(&generation.to_string());
+        prepared.commit().map_err(CatalogError::text(&self.dir))?;
+        Ok(())
+    }
+}
+
+/// Read-side queries over one searcher snapshot.
+pub(crate) struct TextSnapshot {
+    pub searcher: Searcher,
+    pub fields: Fields,
+    pub index: Index,
+}
+
+impl TextSnapshot {
+    fn record_of(&self, doc: &TantivyDocument) -> Option<ImageRecord> {
+        let bytes = doc.get_first(self.fields.record)?.as_bytes()?;
+        serde_json::from_slice(bytes).ok()
+    }
+
+    pub fn get(&self, id: ImageId) -> Option<ImageRecord> {
+        let query = TermQuery::new(
+            Term::from_field_u64(self.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        let top = self
+            .searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .ok()?;
+        let (_, address) = top.first()?;
+        let doc: TantivyDocument = self.searcher.doc(*address).ok()?;
+        self.record_of(&doc)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.searcher.num_docs()
+    }
+
+    /// All records (for exact scans, dupes, tagging, verify).
+    pub fn all(&self) -> Vec<ImageRecord> {
+        let Ok(set) = self.searcher.search(&AllQuery, &DocSetCollector) else {
+            return Vec::new();
+        };
+        let mut out: Vec<ImageRecord> = set
+            .into_iter()
+            .filter_map(|a| self.searcher.doc::<TantivyDocument>(a).ok())
+            .filter_map(|d| self.record_of(&d))
+            .collect();
+        out.sort_by_key(|r| r.id);
+        out
+    }
+
+    fn filter_query(&self, filters: &Filters) -> Result<Box<dyn Query>, String> {
+        let f = &self.fields;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
+        if let Some(prefix) = &filters.folder_prefix {
+            let term = Term::from_facet(f.folder, &folder_facet(prefix));
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        if filters.taken_after.is_some() || filters.taken_before.is_some() {
+            let lo = filters.taken_after.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_i64(f.date, t))
+            });
+            let hi = filters.taken_before.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_i64(f.date, t))
+            });
+            must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if let Some(camera) = &filters.camera {
+            let parser = QueryParser::for_index(&self.index, vec![f.camera]);
+            for word in camera.split_whitespace() {
+                let q = parser
+                    .parse_query(&escape(word))
+                    .map_err(|e| format!("camera filter {word:?}: {e}"))?;
+                must.push((Occur::Must, q));
+            }
+        }
+        if !filters.extensions.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = filters
+                .extensions
+                .iter()
+                .map(|e| {
+                    let term = Term::from_field_text(
+                        f.ext,
+                        &e.trim_start_matches('.').to_ascii_lowercase(),
+                    );
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        if let Some(min) = filters.min_pixels {
+            let lo = Bound::Included(Term::from_field_u64(f.pixels, min));
+            must.push((Occur::Must, Box::new(RangeQuery::new(lo, Bound::Unbounded))));
+        }
+        if let Some(o) = filters.orientation {
+            let term = Term::from_field_text(f.orientation, o.as_str());
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        for tag in &filters.tags {
+            let term = Term::from_field_text(f.tag, &tag.to_lowercase());
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        Ok(Box::new(BooleanQuery::new(must)))
+    }
+
+    fn ids_of(&self, addresses: impl IntoIterator<Item = tantivy::DocAddress>) -> Vec<ImageId> {
+        let readers = self.searcher.segment_readers();
+        let columns: Vec<_> = readers
+            .iter()
+            .map(|r| r.fast_fields().u64("id").ok())
+            .collect();
+        addresses
+            .into_iter()
+            .filter_map(|a| {
+                columns
+                    .get(a.segment_ord as usize)?
+                    .as_ref()?
+                    .first(a.doc_id)
+            })
+            .collect()
+    }
+
+    /// The ids matching `filters`.
+    pub fn filter_ids(&self, filters: &Filters) -> Result<HashSet<ImageId>, String> {
+        let query = self.filter_query(filters)?;
+        let set = self
+            .searcher
+            .search(&query, &DocSetCollector)
+            .map_err(|e| e.to_string())?;
+        Ok(self.ids_of(set).into_iter().collect())
+    }
+
+    /// BM25 over file name, path, camera, tags and EXIF text, restricted by `filters`.
+    pub fn keyword_search(
+        &self,
+        text: &str,
+        filters: &Filters,
+        limit: usize,
+    ) -> Result<Vec<(ImageId, f32)>, String> {
+        let f = &self.fields;
+        let mut parser =
+            QueryParser::for_index(&self.index, vec![f.name, f.path, f.camera, f.tags, f.exif]);
+        parser.set_field_boost(f.name, 3.0);
+        parser.set_field_boost(f.tags, 2.0);
+        let (text_query, _) = parser.parse_query_lenient(&escape(text));
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, text_query),
+            (Occur::Must, self.filter_query(filters)?),
+        ]);
+        let top = self
+            .searcher
+            .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(|e| e.to_string())?;
+        let ids = self.ids_of(top.iter().map(|(_, a)| *a));
+        Ok(ids.into_iter().zip(top.iter().map(|(s, _)| *s)).collect())
+    }
+}
+
+/// Keyword queries are user text, not tantivy syntax: strip the operators so "IMG_2041 (copy)"
+/// cannot be a syntax error.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}

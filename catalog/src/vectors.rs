@@ -1,0 +1,264 @@
+//! The HNSW vector index (usearch), derived from sled.
+//!
+//! Each save writes a new file `vectors-<generation>.usearch`, then atomically replaces the
+//! sidecar `vectors.json` that names it. A reader therefore always maps a complete file; the
+//! writer keeps the previous file for one generation so a reader that has just read the sidecar
+//! can still open it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{CatalogError, Result};
+use crate::record::ImageId;
+
+/// HNSW parameters. Connectivity 16 and a search expansion of 128 keep recall@10 above 0.98 on
+/// CLIP-like data while a query stays in the low milliseconds.
+pub const CONNECTIVITY: usize = 16;
+pub const EXPANSION_ADD: usize = 128;
+pub const EXPANSION_SEARCH: usize = 128;
+
+/// How vectors are stored in the HNSW index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    #[default]
+    F16,
+    I8,
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f16" => Ok(Self::F16),
+            "i8" => Ok(Self::I8),
+            other => Err(format!("unknown quantization {other:?} (f16 or i8)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Sidecar {
+    pub generation: u64,
+    pub file: String,
+    pub dim: usize,
+    pub quantization: Quantization,
+    pub count: usize,
+}
+
+pub(crate) const SIDECAR: &str = "vectors.json";
+
+pub(crate) fn read_sidecar(dir: &Path) -> Result<Option<Sidecar>> {
+    let path = dir.join(SIDECAR);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CatalogError::Vectors {
+                path,
+                reason: format!("unreadable sidecar: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CatalogError::io(path)(e)),
+    }
+}
+
+fn options(dim: usize, quantization: Quantization) -> IndexOptions {
+    IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::Cos,
+        quantization: match quantization {
+            Quantization::F16 => ScalarKind::F16,
+            Quantization::I8 => ScalarKind::I8,
+        },
+        connectivity: CONNECTIVITY,
+        expansion_add: EXPANSION_ADD,
+        expansion_search: EXPANSION_SEARCH,
+        multi: false,
+    }
+}
+
+/// Wraps a usearch index with the library's conventions.
+pub struct VectorIndex {
+    index: Index,
+    path: PathBuf,
+    dim: usize,
+    quantization: Quantization,
+}
+
+impl VectorIndex {
+    pub fn new(dir: &Path, dim: usize, quantization: Quantization) -> Result<Self> {
+        let path = dir.join(SIDECAR);
+        let index = Index::new(&options(dim, quantization)).map_err(|e| CatalogError::Vectors {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            index,
+            path,
+            dim,
+            quantization,
+        })
+    }
+
+    /// Loads (writer: `view == false`) or memory-maps (reader) the file the sidecar names.
+    pub fn open(dir: &Path, sidecar: &Sidecar, view: bool) -> Result<Self> {
+        let path = dir.join(&sidecar.file);
+        let err = |reason: String| CatalogError::Vectors {
+            path: path.clone(),
+            reason,
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| err(format!("cannot open: {e}")))?;
+        if meta.len() == 0 {
+            return Err(err("file is empty (truncated)".into()));
+        }
+        let index = Index::new(&options(sidecar.dim, sidecar.quantization))
+            .map_err(|e| err(e.to_string()))?;
+        let path_str = path.to_string_lossy();
+        let loaded = if view {
+            index.view(&path_str)
+        } else {
+            index.load(&path_str)
+        };
+        loaded.map_err(|e| {
+            err(format!(
+                "cannot read ({e}); the file is damaged: run `magpie library rebuild`"
+            ))
+        })?;
+        if index.dimensions() != sidecar.dim {
+            return Err(err(format!(
+                "holds {}-dimensional vectors, expected {}",
+                index.dimensions(),
+                sidecar.dim
+            )));
+        }
+        if index.size() != sidecar.count {
+            return Err(err(format!(
+                "holds {} vectors, its sidecar says {}",
+                index.size(),
+                sidecar.count
+            )));
+        }
+        index.change_expansion_search(EXPANSION_SEARCH);
+        Ok(Self {
+            index,
+            path,
+            dim: sidecar.dim,
+            quantization: sidecar.quantization,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> CatalogError {
+        CatalogError::Vectors {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
+    }
+
+    pub fn contains(&self, id: ImageId) -> bool {
+        self.index.contains(id)
+    }
+
+    pub fn upsert(&mut self, id: ImageId, vector: &[f32]) -> Result<()> {
+        if self.index.contains(id) {
+            self.index.remove(id).map_err(|e| self.err(e))?;
+        }
+        if self.index.size() + 1 > self.index.capacity() {
+            let grow = (self.index.capacity() * 2).max(1024);
+            self.index.reserve(grow).map_err(|e| self.err(e))?;
+        }
+        self.index.add(id, vector).map_err(|e| self.err(e))
+    }
+
+    pub fn remove(&mut self, id: ImageId) -> Result<()> {
+        if self.index.contains(id) {
+            self.index.remove(id).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Nearest neighbours by cosine similarity (1 − distance), optionally restricted.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&dyn Fn(ImageId) -> bool>,
+    ) -> Result<Vec<(ImageId, f32)>> {
+        if query.len() != self.dim {
+            return Err(CatalogError::Dimension {
+                what: "query".into(),
+                got: query.len(),
+                want: self.dim,
+            });
+        }
+        if self.index.size() == 0 || k == 0 {
+            return Ok(Vec::new());
+        }
+        let matches = match allowed {
+            Some(f) => self.index.filtered_search(query, k, f),
+            None => self.index.search(query, k),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(matches
+            .keys
+            .into_iter()
+            .zip(matches.distances.into_iter().map(|d| 1.0 - d))
+            .collect())
+    }
+
+    pub fn get(&self, id: ImageId) -> Option<Vec<f32>> {
+        let mut out = vec![0f32; self.dim];
+        match self.index.get(id, &mut out) {
+            Ok(n) if n > 0 => Some(out),
+            _ => None,
+        }
+    }
+
+    /// Saves as `vectors-<generation>.usearch` and points the sidecar at it; removes files older
+    /// than the previous generation's.
+    pub fn save(&self, dir: &Path, generation: u64) -> Result<()> {
+        let file = format!("vectors-{generation}.usearch");
+        let path = dir.join(&file);
+        self.index
+            .save(&path.to_string_lossy())
+            .map_err(|e| self.err(e))?;
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(CatalogError::io(&path))?;
+        let previous = read_sidecar(dir).ok().flatten().map(|s| s.file);
+        let sidecar = Sidecar {
+            generation,
+            file,
+            dim: self.dim,
+            quantization: self.quantization,
+            count: self.len(),
+        };
+        crate::fsutil::write_atomic(
+            &dir.join(SIDECAR),
+            &serde_json::to_vec_pretty(&sidecar).unwrap_or_default(),
+        )?;
+        // Keep the file the previous sidecar named (a reader may be opening it right now).
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("vectors-")
+                    && name.ends_with(".usearch")
+                    && name != sidecar.file
+                    && Some(&name) != previous.as_ref()
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
