@@ -1,0 +1,42 @@
+//! Magpie's indexer: crawl the photo roots, plan incremental changes, decode each new or changed
+//! photo once (model input + thumbnails + metadata), embed in batches, commit to the catalog.
+//!
+//! The crates it will sit on (`magpie-models` for decoding and embedding, `magpie-catalog` for
+//! storage) are reached only through the traits in [`backend`]; the binary provides the adapters.
+//!
+//! Typical run:
+//! ```text
+//! let found = crawl(&roots, &options)?;
+//! let plan = plan_changes(catalog.known_files(), &found, &Blake3Hasher);
+//! let summary = apply_plan(plan, found.failures, decoder, embedder, &mut sink, &config, &progress, &cancel)?;
+//! ```
+
+pub mod backend;
+pub mod changes;
+pub mod crawl;
+pub mod error;
+pub mod library;
+pub mod metadata;
+pub mod pipeline;
+pub mod prepare;
+pub mod progress;
+pub mod sniff;
+pub mod thumbs;
+
+pub use backend::{
+    Commit, DecodeFailure, DecodedPhoto, ImageEmbedder, IndexedPhoto, PhotoDecoder, Sink,
+};
+pub use changes::{
+    plan_changes, Blake3Hasher, ContentHash, ContentHasher, Job, JobKind, KnownFile, Move, Plan,
+    Touch,
+};
+pub use crawl::{crawl, CrawlOptions, CrawlResult, FoundFile};
+pub use error::{FailureReason, FileFailure, FileStat, IndexError};
+pub use metadata::{
+    exif_from_blob, exif_from_file, ExifSummary, GpsPosition, PhotoMetadata, TakenAt,
+};
+pub use pipeline::{apply_plan, PipelineConfig};
+pub use prepare::PrepareSettings;
+pub use progress::{Progress, ProgressSnapshot, Summary};
+pub use sniff::{judge, sniff, ImageFormat, Verdict};
+pub use thumbs::{make_thumbnails, Thumbnail, ThumbnailSpec, Thumbnails};

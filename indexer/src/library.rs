@@ -1,0 +1,318 @@
+//! The indexer on the real stack: `magpie-models` decodes and embeds, `magpie-catalog` stores.
+//!
+//! [`Indexer::run`] is what `magpie index` does: crawl the roots, plan against what the library
+//! already holds, and push the plan through the pipeline into the catalog writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use image::RgbImage;
+use magpie_catalog::{Change, ExifFields, Failure, ImageRecord, ThumbKind, Writer};
+use magpie_models::{DecodeOptions, ImageEncoder};
+
+use crate::backend::{Commit, DecodeFailure, DecodedPhoto, ImageEmbedder, PhotoDecoder, Sink};
+use crate::changes::{plan_changes, Blake3Hasher, ContentHash, KnownFile};
+use crate::crawl::{crawl, CrawlOptions};
+use crate::error::IndexError;
+use crate::metadata::{ExifSummary, TakenAt};
+use crate::pipeline::{apply_plan, PipelineConfig};
+use crate::progress::{Progress, Summary};
+
+/// Decodes with the models crate: libjpeg-turbo DCT scaling, EXIF orientation, pixel limit.
+pub struct ModelDecoder {
+    pub options: DecodeOptions,
+}
+
+impl PhotoDecoder for ModelDecoder {
+    fn decode(&self, path: &Path, bytes: &[u8]) -> Result<DecodedPhoto, DecodeFailure> {
+        match magpie_models::decode_image_bytes(bytes, &path.to_string_lossy(), &self.options) {
+            Ok(d) => Ok(DecodedPhoto {
+                rgb: d.rgb,
+                original_width: d.original_width,
+                original_height: d.original_height,
+                exif: d.exif,
+            }),
+            Err(magpie_models::Error::ImageTooLarge {
+                width,
+                height,
+                max_pixels,
+                ..
+            }) => Err(DecodeFailure::TooManyPixels {
+                width,
+                height,
+                pixels: u64::from(width) * u64::from(height),
+                max_pixels,
+            }),
+            // The models crate's message starts with the file name; the failure already has it.
+            Err(e) => Err(DecodeFailure::Invalid(strip_label(&e.to_string(), path))),
+        }
+    }
+}
+
+fn strip_label(message: &str, path: &Path) -> String {
+    let label = format!("{}: ", path.to_string_lossy());
+    message.strip_prefix(&label).unwrap_or(message).to_string()
+}
+
+/// Embeds with an ONNX image tower.
+pub struct ModelEmbedder {
+    pub encoder: Arc<ImageEncoder>,
+}
+
+impl ImageEmbedder for ModelEmbedder {
+    fn input_len(&self) -> usize {
+        self.encoder.input_len()
+    }
+    fn preprocess(&self, image: &RgbImage) -> Result<Vec<f32>, String> {
+        self.encoder
+            .preprocessor()
+            .preprocess(image)
+            .map_err(|e| e.to_string())
+    }
+    fn embed(&self, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+        self.encoder.embed_images(inputs).map_err(|e| e.to_string())
+    }
+}
+
+/// Turns pipeline commits into catalog commits.
+pub struct CatalogSink<'a> {
+    pub writer: &'a mut Writer,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of a camera timestamp; without an offset the local time is taken as UTC, which
+/// keeps date filters and sorting right to the day.
+pub fn taken_at_unix(t: &TakenAt) -> i64 {
+    let days = days_from_civil(i64::from(t.year), i64::from(t.month), i64::from(t.day));
+    let secs =
+        days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second);
+    secs - i64::from(t.offset_minutes.unwrap_or(0)) * 60
+}
+
+fn exif_fields(e: &ExifSummary) -> ExifFields {
+    ExifFields {
+        taken_at: e.taken_at.as_ref().map(taken_at_unix),
+        make: e.make.clone(),
+        model: e.model.clone(),
+        lens: e.lens.clone(),
+        gps: e.gps.as_ref().map(|g| (g.latitude, g.longitude)),
+        orientation: e.orientation,
+    }
+}
+
+/// Catalog errors surface through the pipeline as commit failures.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SinkError(#[from] magpie_catalog::CatalogError);
+
+impl Sink for CatalogSink<'_> {
+    type Error = SinkError;
+
+    fn commit(&mut self, commit: Commit) -> Result<(), SinkError> {
+        let w = &mut *self.writer;
+        let mut changes = Vec::with_capacity(commit.len());
+        for path in &commit.removed {
+            if let Some(id) = w.id_for_path(path)? {
+                changes.push(Change::Remove(id));
+            }
+            changes.push(Change::ClearFailure(path.clone()));
+        }
+        for m in &commit.moved {
+            if let Some(id) = w.id_for_path(&m.from)? {
+                if let Some(mut record) = w.record(id)? {
+                    record.path = m.to.path.clone();
+                    record.size = m.to.size;
+                    record.mtime_ns = m.to.mtime_ns;
+                    changes.push(Change::UpdateRecord(record));
+                }
+            }
+        }
+        for t in &commit.touched {
+            if let Some(id) = w.id_for_path(&t.file.path)? {
+                if let Some(mut record) = w.record(id)? {
+                    record.size = t.file.size;
+                    record.mtime_ns = t.file.mtime_ns;
+                    changes.push(Change::UpdateRecord(record));
+                }
+            }
+        }
+        for photo in commit.indexed {
+            let hash = photo.content_hash.to_string();
+            w.put_thumbnail(&hash, ThumbKind::Grid, &photo.thumbnails.grid.jpeg)?;
+            w.put_thumbnail(&hash, ThumbKind::Preview, &photo.thumbnails.preview.jpeg)?;
+            let (id, tags) = match w.id_for_path(&photo.file.path)? {
+                Some(id) => (id, w.record(id)?.map(|r| r.tags).unwrap_or_default()),
+                None => (w.allocate_id(), Vec::new()),
+            };
+            let record = ImageRecord {
+                id,
+                path: photo.file.path.clone(),
+                size: photo.file.size,
+                mtime_ns: photo.file.mtime_ns,
+                content_hash: hash,
+                width: photo.width,
+                height: photo.height,
+                format: photo.format.name().to_lowercase(),
+                exif: exif_fields(&photo.metadata.exif),
+                tags,
+                indexed_at: now(),
+            };
+            changes.push(Change::Upsert {
+                record,
+                embedding: photo.embedding,
+            });
+        }
+        for f in commit.failed {
+            let stat = f.stat.clone();
+            changes.push(Change::RecordFailure(Failure {
+                path: f.path.clone(),
+                reason: f.reason.to_string(),
+                size: stat.as_ref().map_or(0, |s| s.size),
+                mtime_ns: stat.as_ref().map_or(0, |s| s.mtime_ns),
+                at: now(),
+            }));
+        }
+        w.commit(changes)?;
+        Ok(())
+    }
+}
+
+/// What the library holds, as the planner sees it: indexed images (with their content hash)
+/// and recorded failures (without one, so an unchanged bad file is not retried every run).
+pub fn known_files(writer: &Writer) -> Result<Vec<KnownFile>, magpie_catalog::CatalogError> {
+    let mut known: Vec<KnownFile> = writer
+        .known_files()?
+        .into_iter()
+        .map(|(path, size, mtime_ns, hash, _)| KnownFile {
+            path,
+            size,
+            mtime_ns,
+            content_hash: parse_hash(&hash),
+        })
+        .collect();
+    known.extend(
+        writer
+            .failures()?
+            .into_iter()
+            .filter(|f| f.size > 0 || f.mtime_ns != 0)
+            .map(|f| KnownFile {
+                path: f.path,
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+                content_hash: None,
+            }),
+    );
+    Ok(known)
+}
+
+fn parse_hash(text: &str) -> Option<ContentHash> {
+    let bytes = hex::decode(text).ok()?;
+    Some(ContentHash(bytes.try_into().ok()?))
+}
+
+/// Options of one `magpie index` run.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    pub crawl: CrawlOptions,
+    pub pipeline: PipelineConfig,
+}
+
+/// Indexes `roots` into the library `writer` with the image tower `encoder` (shared, so `watch`
+/// can run again with the same session).
+pub fn index(
+    roots: &[PathBuf],
+    writer: &mut Writer,
+    encoder: Arc<ImageEncoder>,
+    options: &IndexOptions,
+    progress: &Arc<Progress>,
+    cancel: &Arc<AtomicBool>,
+) -> Result<Summary, IndexError> {
+    let found = crawl(roots, &options.crawl)?;
+    let known = known_files(writer).map_err(|e| IndexError::Commit {
+        source: Box::new(e),
+    })?;
+    let crawl_failures = found.failures.clone();
+    let plan = plan_changes(known, &found, &Blake3Hasher);
+    tracing::info!(
+        files = found.files.len(),
+        to_embed = plan.jobs.len(),
+        moved = plan.moves.len(),
+        removed = plan.removals.len(),
+        unchanged = plan.unchanged,
+        "planned"
+    );
+    // One decode feeds the model input and the 1280 px preview: never decode below either.
+    let min_short_side = encoder
+        .preprocessor()
+        .min_short_side()
+        .max(options.pipeline.prepare.thumbnails.preview_long_side);
+    let decoder = Arc::new(ModelDecoder {
+        options: DecodeOptions {
+            min_short_side,
+            max_pixels: magpie_models::preprocess::DEFAULT_MAX_PIXELS,
+        },
+    });
+    let embedder = Arc::new(ModelEmbedder { encoder });
+    let mut sink = CatalogSink { writer };
+    apply_plan(
+        plan,
+        crawl_failures,
+        decoder,
+        embedder,
+        &mut sink,
+        &options.pipeline,
+        progress,
+        cancel,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_time_to_unix() {
+        let t = TakenAt {
+            year: 2021,
+            month: 7,
+            day: 4,
+            hour: 12,
+            minute: 30,
+            second: 5,
+            offset_minutes: None,
+        };
+        assert_eq!(taken_at_unix(&t), 1_625_401_805);
+        let t = TakenAt {
+            offset_minutes: Some(120),
+            ..t
+        };
+        assert_eq!(taken_at_unix(&t), 1_625_401_805 - 7200);
+        let epoch = TakenAt {
+            year: 1970,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            offset_minutes: None,
+        };
+        assert_eq!(taken_at_unix(&epoch), 0);
+    }
+}

@@ -1,0 +1,68 @@
+//! The traits the searcher runs against: the two CLIP towers and the library index.
+//!
+//! They are deliberately small so `magpie-models` and `magpie-catalog` can implement them with
+//! thin adapters, and tests can implement them with hand-built models and in-memory indexes.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::filters::Filters;
+
+/// Errors from a backend (model or index), boxed because each backend has its own error type.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The CLIP text tower.
+pub trait TextEmbedder: Send + Sync {
+    /// One embedding per input, in order. Need not be normalised.
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BackendError>;
+    /// Identifies the model (e.g. its checksum): cached embeddings and libraries are tied to it.
+    fn model_key(&self) -> String;
+}
+
+/// The CLIP image tower.
+pub trait ImageEmbedder: Send + Sync {
+    /// The embedding of the image in `path`. Need not be normalised.
+    fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>, BackendError>;
+}
+
+/// The library: vectors (HNSW), keywords and metadata.
+pub trait SearchIndex: Send + Sync {
+    /// The model key the library's embeddings were made with.
+    fn model_key(&self) -> String;
+    /// The embedding dimension.
+    fn dimensions(&self) -> usize;
+    /// Number of images.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Approximate nearest neighbours by cosine similarity, best first, at most `k`,
+    /// restricted to `allowed` when given (usearch's filtered search).
+    fn vector_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&HashSet<u64>>,
+    ) -> Result<Vec<(u64, f32)>, BackendError>;
+    /// Keyword (BM25) matches of `text` over file name, path, EXIF and tags, best first,
+    /// restricted by `filters`. Takes the filters rather than the allowed ids because the keyword
+    /// index applies them inside the same query.
+    fn keyword_search(
+        &self,
+        text: &str,
+        limit: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(u64, f32)>, BackendError>;
+    /// The ids matching `filters`; `None` when the filters are empty (everything is allowed).
+    fn allowed_ids(&self, filters: &Filters) -> Result<Option<HashSet<u64>>, BackendError>;
+    /// The stored embedding of an image.
+    fn embedding(&self, id: u64) -> Result<Option<Vec<f32>>, BackendError>;
+    /// Taken-at, falling back to the file's mtime; Unix seconds.
+    fn sort_key_date(&self, id: u64) -> Option<i64>;
+    /// The file name (with extension), for recognising a query that names a file.
+    fn file_name(&self, id: u64) -> Option<String>;
+    /// Width × height, for ordering near-duplicates.
+    fn pixel_count(&self, id: u64) -> Option<u64>;
+    /// Every image id, for tagging and near-duplicate passes.
+    fn all_ids(&self) -> Result<Vec<u64>, BackendError>;
+}

@@ -1,0 +1,344 @@
+//! The [`Searcher`]: one search from request to response, zero-shot tagging, and near-duplicate
+//! grouping, over the [`crate::backend`] traits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{ImageEmbedder, SearchIndex, TextEmbedder};
+use crate::cache::EmbeddingCache;
+use crate::combine::combine;
+use crate::cutoff::{adaptive_cutoff, min_score_cutoff, CutoffConfig};
+use crate::dupes::{group_duplicates, DupeGroup};
+use crate::error::{Result, SearchError};
+use crate::fusion::{fuse, names_file, SearchMode};
+use crate::hnsw;
+use crate::prompts::PromptEnsemble;
+use crate::query::{keyword_text, validate_terms, QueryTerm, TermKind};
+use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT};
+use crate::sort::{paginate, sort_hits};
+use crate::tags::{assign_tags, ImageTags, TagRule};
+use crate::text_encoder::TextEncoder;
+use crate::vector::cosine;
+
+/// Keyword hits checked for an exact file-name match (a file named like the query ranks near
+/// the top of BM25, since names are boosted).
+const NAME_CHECK_DEPTH: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearcherConfig {
+    /// Templates for short text queries.
+    pub query_prompts: PromptEnsemble,
+    /// Templates for zero-shot labels.
+    pub label_prompts: PromptEnsemble,
+    pub cutoff: CutoffConfig,
+    /// Vector and keyword candidates ranked before the cutoff (at least `offset + limit`).
+    pub candidate_pool: usize,
+    /// Allowed sets below this size are ranked by exact scan.
+    pub exact_scan_max_ids: usize,
+    /// …or below this share of the library.
+    pub exact_scan_max_fraction: f64,
+}
+
+impl Default for SearcherConfig {
+    fn default() -> Self {
+        Self {
+            query_prompts: PromptEnsemble::default(),
+            label_prompts: PromptEnsemble::for_labels(),
+            cutoff: CutoffConfig::default(),
+            candidate_pool: 500,
+            exact_scan_max_ids: hnsw::EXACT_SCAN_MAX_IDS,
+            exact_scan_max_fraction: hnsw::EXACT_SCAN_MAX_FRACTION,
+        }
+    }
+}
+
+pub struct Searcher {
+    text: TextEncoder,
+    images: Option<Arc<dyn ImageEmbedder>>,
+    config: SearcherConfig,
+}
+
+impl Searcher {
+    /// `images` may be `None` when only text search is needed; image queries then fail clearly.
+    pub fn new(
+        text: Arc<dyn TextEmbedder>,
+        images: Option<Arc<dyn ImageEmbedder>>,
+        cache: Arc<EmbeddingCache>,
+        config: SearcherConfig,
+    ) -> Self {
+        Self {
+            text: TextEncoder::new(text, cache),
+            images,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &SearcherConfig {
+        &self.config
+    }
+
+    /// Runs one search against `index` (taken per call, so a server can pass a fresh snapshot).
+    pub fn search(
+        &self,
+        index: &dyn SearchIndex,
+        request: &SearchRequest,
+    ) -> Result<SearchResponse> {
+        let started = Instant::now();
+        if request.limit == 0 || request.limit > MAX_LIMIT {
+            return Err(SearchError::InvalidLimit {
+                got: request.limit,
+                max: MAX_LIMIT,
+            });
+        }
+        if let Some(min) = request.min_score.filter(|m| !m.is_finite()) {
+            return Err(SearchError::InvalidMinScore(min));
+        }
+        let terms = request.terms()?;
+        validate_terms(&terms)?;
+        let keywords = keyword_text(&terms);
+        if request.mode == SearchMode::Keyword && keywords.is_none() {
+            return Err(SearchError::NoKeywordText);
+        }
+        let pool = self
+            .config
+            .candidate_pool
+            .max(request.offset + request.limit);
+        let allowed = index
+            .allowed_ids(&request.filters)
+            .map_err(SearchError::Index)?;
+
+        let mut cutoff_score = None;
+        let vector_ranking = if request.mode == SearchMode::Keyword {
+            Vec::new()
+        } else {
+            let query = self.query_vector(index, &terms, request.raw)?;
+            let mut ranking = self.vector_ranking(index, &query, pool, allowed.as_ref(), &terms)?;
+            let scores: Vec<f32> = ranking.iter().map(|(_, s)| *s).collect();
+            let outcome = match request.min_score {
+                Some(min) => min_score_cutoff(&scores, min),
+                None => adaptive_cutoff(&scores, &self.config.cutoff),
+            };
+            tracing::debug!(candidates = scores.len(), ?outcome, "relevance cutoff");
+            ranking.truncate(outcome.keep);
+            cutoff_score = outcome.threshold;
+            ranking
+        };
+
+        let (keyword_ranking, exact_names) = match (&keywords, request.mode) {
+            (Some(text), SearchMode::Keyword | SearchMode::Hybrid) => {
+                let ranking = index
+                    .keyword_search(text, pool, &request.filters)
+                    .map_err(SearchError::Index)?;
+                let exact: HashSet<u64> = ranking
+                    .iter()
+                    .take(NAME_CHECK_DEPTH)
+                    .filter(|(id, _)| index.file_name(*id).is_some_and(|n| names_file(text, &n)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                (ranking, exact)
+            }
+            _ => (Vec::new(), HashSet::new()),
+        };
+
+        let mut hits: Vec<Hit> = fuse(
+            request.mode,
+            &vector_ranking,
+            &keyword_ranking,
+            &exact_names,
+        )
+        .into_iter()
+        .map(|f| Hit {
+            id: f.id,
+            score: f.score,
+            vector_score: f.vector_score,
+            keyword_score: f.keyword_score,
+        })
+        .collect();
+        sort_hits(&mut hits, request.sort, |id| index.sort_key_date(id));
+        let total = hits.len();
+        let hits = paginate(hits, request.offset, request.limit);
+        tracing::info!(
+            total,
+            returned = hits.len(),
+            vector = vector_ranking.len(),
+            keyword = keyword_ranking.len(),
+            "search"
+        );
+        Ok(SearchResponse {
+            hits,
+            total,
+            cutoff_score,
+            took_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// The unit query vector: each term embedded (texts through prompt ensembles unless `raw`,
+    /// and the cache), then `normalise(Σ wᵢ·vᵢ)`.
+    pub fn query_vector(
+        &self,
+        index: &dyn SearchIndex,
+        terms: &[QueryTerm],
+        raw: bool,
+    ) -> Result<Vec<f32>> {
+        self.check_model(index)?;
+        let texts: Vec<&str> = terms
+            .iter()
+            .filter_map(|t| match &t.kind {
+                TermKind::Text(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let ensemble = (!raw).then_some(&self.config.query_prompts);
+        let mut text_vectors = self.text.encode(&texts, ensemble)?.into_iter();
+        let mut vectors = Vec::with_capacity(terms.len());
+        for term in terms {
+            let vector = match &term.kind {
+                TermKind::Text(_) => text_vectors.next().expect("one vector per text term"),
+                TermKind::Image(path) => {
+                    let embedder = self.images.as_ref().ok_or(SearchError::NoImageModel)?;
+                    embedder.embed_image_file(path).map_err(|source| {
+                        SearchError::UnreadableImage {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?
+                }
+                TermKind::Like(id) => index
+                    .embedding(*id)
+                    .map_err(SearchError::Index)?
+                    .ok_or(SearchError::UnknownImage { id: *id })?,
+            };
+            if vector.len() != index.dimensions() {
+                return Err(SearchError::DimensionMismatch {
+                    query: vector.len(),
+                    library: index.dimensions(),
+                });
+            }
+            vectors.push((term.weight, vector));
+        }
+        let weighted: Vec<(f32, &[f32])> =
+            vectors.iter().map(|(w, v)| (*w, v.as_slice())).collect();
+        combine(&weighted)
+    }
+
+    /// Best-first cosines: an exact scan when the allowed set is small, HNSW otherwise. Images
+    /// used as `--like` terms are left out: "like this photo" means other photos.
+    fn vector_ranking(
+        &self,
+        index: &dyn SearchIndex,
+        query: &[f32],
+        pool: usize,
+        allowed: Option<&HashSet<u64>>,
+        terms: &[QueryTerm],
+    ) -> Result<Vec<(u64, f32)>> {
+        let liked: HashSet<u64> = terms
+            .iter()
+            .filter_map(|t| match t.kind {
+                TermKind::Like(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        let wanted = pool + liked.len();
+        let mut ranking = match allowed {
+            Some(set) if self.wants_exact_scan(set.len(), index.len()) => {
+                tracing::debug!(allowed = set.len(), "exact scan");
+                exact_scan(index, query, set, wanted)?
+            }
+            _ => index
+                .vector_search(query, wanted, allowed)
+                .map_err(SearchError::Index)?,
+        };
+        ranking.retain(|(id, _)| !liked.contains(id));
+        ranking.truncate(pool);
+        Ok(ranking)
+    }
+
+    fn wants_exact_scan(&self, allowed: usize, library: usize) -> bool {
+        allowed < self.config.exact_scan_max_ids
+            || (allowed as f64) < self.config.exact_scan_max_fraction * library as f64
+    }
+
+    /// Tags every image of `index` with the `labels` it earns under `rule`.
+    pub fn tag_images(
+        &self,
+        index: &dyn SearchIndex,
+        labels: &[String],
+        rule: &TagRule,
+    ) -> Result<Vec<ImageTags>> {
+        self.check_model(index)?;
+        rule.validate()?;
+        if labels.len() < 2 {
+            return Err(crate::tags::TagError::TooFewLabels.into());
+        }
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let label_vectors = self.text.encode(&refs, Some(&self.config.label_prompts))?;
+        let mut tagged = Vec::new();
+        for id in index.all_ids().map_err(SearchError::Index)? {
+            let Some(embedding) = index.embedding(id).map_err(SearchError::Index)? else {
+                continue;
+            };
+            tagged.push(ImageTags {
+                id,
+                tags: assign_tags(&embedding, labels, &label_vectors, rule),
+            });
+        }
+        tracing::info!(images = tagged.len(), labels = labels.len(), "tagged");
+        Ok(tagged)
+    }
+
+    fn check_model(&self, index: &dyn SearchIndex) -> Result<()> {
+        let (library, loaded) = (index.model_key(), self.text.model_key());
+        if library != loaded {
+            return Err(SearchError::ModelMismatch { library, loaded });
+        }
+        Ok(())
+    }
+}
+
+/// Exact cosine ranking of the `allowed` ids, best first, ties by id.
+pub fn exact_scan(
+    index: &dyn SearchIndex,
+    query: &[f32],
+    allowed: &HashSet<u64>,
+    k: usize,
+) -> Result<Vec<(u64, f32)>> {
+    let mut scored = Vec::with_capacity(allowed.len());
+    for &id in allowed {
+        if let Some(embedding) = index.embedding(id).map_err(SearchError::Index)? {
+            scored.push((id, cosine(query, &embedding)));
+        }
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    Ok(scored)
+}
+
+/// Near-duplicate groups of the whole library (needs no model): each image's `neighbours`
+/// nearest neighbours from the index, grouped at `threshold` (see [`crate::dupes`]).
+pub fn find_duplicates(
+    index: &dyn SearchIndex,
+    threshold: f32,
+    neighbours: usize,
+) -> Result<Vec<DupeGroup>> {
+    let mut near = Vec::new();
+    for id in index.all_ids().map_err(SearchError::Index)? {
+        let Some(embedding) = index.embedding(id).map_err(SearchError::Index)? else {
+            continue;
+        };
+        let found = index
+            .vector_search(&embedding, neighbours + 1, None)
+            .map_err(SearchError::Index)?;
+        near.push((id, found));
+    }
+    let embedding = |id: u64| index.embedding(id).ok().flatten();
+    Ok(group_duplicates(
+        &near,
+        threshold,
+        |id| index.pixel_count(id),
+        |a, b| Some(cosine(&embedding(a)?, &embedding(b)?)),
+    ))
+}

@@ -1,0 +1,404 @@
+//! The searcher on the real stack: `magpie-models` embeds queries, `magpie-catalog` answers them.
+//!
+//! [`LibrarySearch`] is what `magpie search` and `magpie serve` hold: a catalog [`Reader`] (no
+//! lock, so it works while `magpie index` writes the same library) and a [`Searcher`] whose towers
+//! are the library's model. Each query takes a fresh [`LibraryIndex`] — a consistent snapshot of
+//! the newest committed generation — so newly indexed photos show up without a restart.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use magpie_catalog::{ImageRecord, ModelIdentity, Reader, Snapshot};
+use magpie_models::{ImageEncoder, ModelSpec, SessionConfig, TextEncoder};
+
+use crate::backend::{BackendError, ImageEmbedder, SearchIndex, TextEmbedder};
+use crate::cache::{decode_vector, encode_vector, CacheKey, EmbeddingCache, EmbeddingStore};
+use crate::dupes::DupeGroup;
+use crate::engine::{find_duplicates, Searcher, SearcherConfig};
+use crate::error::SearchError;
+use crate::filters::{Filters, Orientation};
+use crate::request::{SearchRequest, SearchResponse};
+use crate::tags::{ImageTags, TagRule};
+
+/// Neighbours looked at per image when grouping near-duplicates.
+pub const DUPE_NEIGHBOURS: usize = 16;
+
+/// Why a library could not be opened for searching.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error(transparent)]
+    Catalog(#[from] magpie_catalog::CatalogError),
+    #[error(transparent)]
+    Model(#[from] magpie_models::Error),
+    #[error(
+        "the library {library} was built with model {built:?} ({built_dim} dimensions, checksum {built_sum}) \
+         but {loaded:?} ({loaded_dim} dimensions, checksum {loaded_sum}) was given; search it with its own \
+         model, or re-index it with `magpie index --reembed`"
+    )]
+    ModelMismatch {
+        library: PathBuf,
+        built: String,
+        built_dim: usize,
+        built_sum: String,
+        loaded: String,
+        loaded_dim: usize,
+        loaded_sum: String,
+    },
+}
+
+/// The key that ties embeddings, caches and libraries to one model: its weights' checksum.
+pub fn model_key(checksum: &str) -> String {
+    format!("blake3:{checksum}")
+}
+
+/// A library opened for searching.
+pub struct LibrarySearch {
+    reader: Reader,
+    searcher: Searcher,
+}
+
+impl LibrarySearch {
+    /// Opens the library at `library_dir` and the model `spec`, checking that the library was
+    /// built with that model. Text embeddings are cached in memory and in the library's
+    /// `cache/text/` folder (readers may not write sled, which belongs to the writer).
+    pub fn open(
+        library_dir: &Path,
+        spec: &ModelSpec,
+        session: &SessionConfig,
+        config: SearcherConfig,
+    ) -> Result<Self, LibraryError> {
+        let reader = Reader::open(library_dir)?;
+        let text = TextEncoder::open(spec, session)?;
+        let checksum = magpie_models::identity::weights_checksum(spec)?;
+        check_same_model(
+            library_dir,
+            reader.model(),
+            &spec.name,
+            text.dim(),
+            &checksum,
+        )?;
+        let image = ImageEncoder::open(spec, session)?;
+        let key = model_key(&checksum);
+        let store = FileEmbeddingStore::new(library_dir.join("cache").join("text"));
+        let cache = Arc::new(EmbeddingCache::new(
+            crate::cache::DEFAULT_MEMORY_ENTRIES,
+            Some(Arc::new(store)),
+        ));
+        let searcher = Searcher::new(
+            Arc::new(ModelTextEmbedder {
+                encoder: text,
+                key: key.clone(),
+            }),
+            Some(Arc::new(ModelImageEmbedder { encoder: image })),
+            cache,
+            config,
+        );
+        Ok(Self { reader, searcher })
+    }
+
+    /// A library searched with any towers (tests, custom embedders).
+    pub fn with_searcher(reader: Reader, searcher: Searcher) -> Self {
+        Self { reader, searcher }
+    }
+
+    pub fn reader(&self) -> &Reader {
+        &self.reader
+    }
+
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
+    /// The newest committed generation as a [`SearchIndex`]. A failed refresh (a writer mid-commit)
+    /// keeps the previous snapshot, which is still consistent.
+    pub fn index(&self) -> LibraryIndex {
+        if let Err(e) = self.reader.refresh() {
+            tracing::debug!("library refresh failed, searching the previous snapshot: {e}");
+        }
+        LibraryIndex::new(self.reader.snapshot(), self.reader.model())
+    }
+
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        self.searcher.search(&self.index(), request)
+    }
+
+    /// Near-duplicate groups, largest first.
+    pub fn duplicates(&self, threshold: f32) -> Result<Vec<DupeGroup>, SearchError> {
+        find_duplicates(&self.index(), threshold, DUPE_NEIGHBOURS)
+    }
+
+    /// Zero-shot tags for every image (to be stored by the writer).
+    pub fn tags(&self, labels: &[String], rule: &TagRule) -> Result<Vec<ImageTags>, SearchError> {
+        self.searcher.tag_images(&self.index(), labels, rule)
+    }
+}
+
+fn check_same_model(
+    library: &Path,
+    built: &ModelIdentity,
+    loaded_name: &str,
+    loaded_dim: usize,
+    loaded_checksum: &str,
+) -> Result<(), LibraryError> {
+    if built.checksum == loaded_checksum && built.dim == loaded_dim {
+        return Ok(());
+    }
+    Err(LibraryError::ModelMismatch {
+        library: library.to_path_buf(),
+        built: built.name.clone(),
+        built_dim: built.dim,
+        built_sum: short(&built.checksum),
+        loaded: loaded_name.to_string(),
+        loaded_dim,
+        loaded_sum: short(loaded_checksum),
+    })
+}
+
+fn short(checksum: &str) -> String {
+    checksum.chars().take(12).collect()
+}
+
+/// One consistent snapshot of a library, as the searcher sees it.
+pub struct LibraryIndex {
+    snapshot: Arc<Snapshot>,
+    model_key: String,
+    dim: usize,
+}
+
+impl LibraryIndex {
+    pub fn new(snapshot: Arc<Snapshot>, model: &ModelIdentity) -> Self {
+        Self {
+            snapshot,
+            model_key: model_key(&model.checksum),
+            dim: model.dim,
+        }
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The record of an image in this snapshot.
+    pub fn record(&self, id: u64) -> Option<ImageRecord> {
+        self.snapshot.get(id)
+    }
+}
+
+/// The searcher's filters in the catalog's terms (the two mirror each other field by field).
+pub fn catalog_filters(filters: &Filters) -> magpie_catalog::Filters {
+    magpie_catalog::Filters {
+        folder_prefix: filters.folder_prefix.clone(),
+        taken_after: filters.taken_after,
+        taken_before: filters.taken_before,
+        camera: filters.camera.clone(),
+        extensions: filters.extensions.clone(),
+        min_pixels: filters.min_pixels,
+        orientation: filters.orientation.map(|o| match o {
+            Orientation::Landscape => magpie_catalog::Orientation::Landscape,
+            Orientation::Portrait => magpie_catalog::Orientation::Portrait,
+            Orientation::Square => magpie_catalog::Orientation::Square,
+        }),
+        tags: filters.tags.clone(),
+    }
+}
+
+fn boxed(message: String) -> BackendError {
+    message.into()
+}
+
+impl SearchIndex for LibraryIndex {
+    fn model_key(&self) -> String {
+        self.model_key.clone()
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.snapshot.len() as usize
+    }
+
+    fn vector_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&HashSet<u64>>,
+    ) -> Result<Vec<(u64, f32)>, BackendError> {
+        Ok(self.snapshot.vector_search(query, k, allowed)?)
+    }
+
+    fn keyword_search(
+        &self,
+        text: &str,
+        limit: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(u64, f32)>, BackendError> {
+        self.snapshot
+            .keyword_search(text, &catalog_filters(filters), limit)
+            .map_err(boxed)
+    }
+
+    fn allowed_ids(&self, filters: &Filters) -> Result<Option<HashSet<u64>>, BackendError> {
+        if filters.is_empty() {
+            return Ok(None);
+        }
+        self.snapshot
+            .filter_ids(&catalog_filters(filters))
+            .map(Some)
+            .map_err(boxed)
+    }
+
+    fn embedding(&self, id: u64) -> Result<Option<Vec<f32>>, BackendError> {
+        Ok(self.snapshot.embedding(id))
+    }
+
+    fn sort_key_date(&self, id: u64) -> Option<i64> {
+        self.snapshot.get(id).map(|r| r.date())
+    }
+
+    fn file_name(&self, id: u64) -> Option<String> {
+        self.snapshot.get(id).map(|r| r.file_name())
+    }
+
+    fn pixel_count(&self, id: u64) -> Option<u64> {
+        self.snapshot
+            .get(id)
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+    }
+
+    fn all_ids(&self) -> Result<Vec<u64>, BackendError> {
+        let mut ids: Vec<u64> = self.snapshot.all_records().iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+}
+
+/// The ONNX text tower.
+pub struct ModelTextEmbedder {
+    pub encoder: TextEncoder,
+    /// [`model_key`] of the model's checksum.
+    pub key: String,
+}
+
+impl TextEmbedder for ModelTextEmbedder {
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BackendError> {
+        Ok(self.encoder.embed_texts(texts)?)
+    }
+
+    fn model_key(&self) -> String {
+        self.key.clone()
+    }
+}
+
+/// The ONNX image tower (decoding, EXIF orientation and preprocessing as at index time).
+pub struct ModelImageEmbedder {
+    pub encoder: ImageEncoder,
+}
+
+impl ImageEmbedder for ModelImageEmbedder {
+    fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>, BackendError> {
+        Ok(self.encoder.embed_image_file(path)?)
+    }
+}
+
+/// Text embeddings as small files named by the BLAKE3 of the cache key: any number of reader
+/// processes may share them, and a write is atomic (temp file + rename), so a torn entry is never
+/// read back. The full key is stored in the file and compared, so a hash collision cannot return
+/// another text's vector.
+pub struct FileEmbeddingStore {
+    dir: PathBuf,
+}
+
+impl FileEmbeddingStore {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn file(&self, key: &[u8]) -> PathBuf {
+        let hash = blake3::hash(key).to_hex();
+        self.dir.join(&hash[..2]).join(format!("{hash}.f32"))
+    }
+}
+
+impl EmbeddingStore for FileEmbeddingStore {
+    fn get(&self, key: &CacheKey) -> Result<Option<Vec<f32>>, BackendError> {
+        let key = key.storage_key();
+        let bytes = match std::fs::read(self.file(&key)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len || rest[..len] != key[..] {
+            return Ok(None);
+        }
+        Ok(decode_vector(&rest[len..]))
+    }
+
+    fn put(&self, key: &CacheKey, vector: &[f32]) -> Result<(), BackendError> {
+        let key = key.storage_key();
+        let path = self.file(&key);
+        let dir = path.parent().expect("cache files live in a shard folder");
+        std::fs::create_dir_all(dir)?;
+        let mut bytes = Vec::with_capacity(4 + key.len() + vector.len() * 4);
+        bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&key);
+        bytes.extend_from_slice(&encode_vector(vector));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, &bytes)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::PromptKey;
+
+    #[test]
+    fn file_store_round_trips_and_keeps_texts_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileEmbeddingStore::new(dir.path().join("text"));
+        let key = |text: &str| CacheKey {
+            model_key: "m".into(),
+            prompts: PromptKey::Raw,
+            text: text.into(),
+        };
+        assert_eq!(store.get(&key("red")).unwrap(), None);
+        store.put(&key("red"), &[1.0, -0.5]).unwrap();
+        assert_eq!(store.get(&key("red")).unwrap(), Some(vec![1.0, -0.5]));
+        assert_eq!(store.get(&key("blue")).unwrap(), None);
+        // A second process sees it (same folder, fresh store).
+        let again = FileEmbeddingStore::new(dir.path().join("text"));
+        assert_eq!(again.get(&key("red")).unwrap(), Some(vec![1.0, -0.5]));
+    }
+
+    #[test]
+    fn mismatched_model_names_both_sides() {
+        let built = ModelIdentity {
+            name: "colour".into(),
+            checksum: "aaaaaaaaaaaaaaaaaaaa".into(),
+            dim: 16,
+        };
+        let err = check_same_model(Path::new("/lib"), &built, "tiny-hf", 32, "bbbbbbbbbbbbbbbb")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"colour\"") && err.contains("\"tiny-hf\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("16 dimensions") && err.contains("32 dimensions"),
+            "{err}"
+        );
+        assert!(
+            check_same_model(Path::new("/lib"), &built, "x", 16, "aaaaaaaaaaaaaaaaaaaa").is_ok()
+        );
+    }
+}
