@@ -161,6 +161,26 @@ fn lock(layout: &LibraryLayout) -> Result<std::fs::File> {
 }
 
 impl Writer {
+    /// Opens an existing library for maintenance (verify, rebuild, compact, tagging) with the
+    /// model it was built with, as recorded in `model.json`.
+    pub fn open_existing(dir: &Path) -> Result<Self> {
+        let layout = LibraryLayout::new(dir);
+        let path = layout.model_file();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CatalogError::NotALibrary { path: layout.root })
+            }
+            Err(e) => return Err(CatalogError::io(&path)(e)),
+        };
+        let model: ModelIdentity =
+            serde_json::from_slice(&bytes).map_err(|e| CatalogError::Corrupt {
+                path: path.clone(),
+                reason: format!("model identity: {e}"),
+            })?;
+        Self::open(dir, &model, &WriterOptions::default())
+    }
+
     /// Opens (creating if needed) the library at `dir` for writing with `model`.
     pub fn open(dir: &Path, model: &ModelIdentity, options: &WriterOptions) -> Result<Self> {
         let layout = LibraryLayout::new(dir);
