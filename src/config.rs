@@ -48,9 +48,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok((Self::default(), None))
             }
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot read config file {}", path.display()))
-            }
+            Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         }
     }
 }

@@ -7,12 +7,21 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 
+mod common;
 mod doctor;
 mod embed;
+mod index;
+mod library;
 mod models;
+mod search;
+mod serve;
 
 #[derive(Debug, Parser)]
-#[command(name = "magpie", version, about = "Semantic photo search: find photos by describing them")]
+#[command(
+    name = "magpie",
+    version,
+    about = "Semantic photo search: find photos by describing them"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -46,6 +55,20 @@ pub enum Command {
     /// Manage the model store (pull from the Hugging Face hub, list).
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Index photo folders into a library (incremental: only new and changed files are read).
+    Index(index::IndexArgs),
+    /// Index, then keep the library current as files appear, change, move and disappear.
+    Watch(index::WatchArgs),
+    /// Search the library by text, by example image, or both.
+    Search(search::SearchArgs),
+    /// Zero-shot tagging: score every image against labels and store the tags that fit.
+    Tag(search::TagArgs),
+    /// Groups of near-duplicate images (resized, re-compressed, cropped, flipped copies).
+    Dupes(search::DupesArgs),
+    /// Library maintenance: stats, verify, rebuild, compact, errors.
+    Library(library::LibraryArgs),
+    /// Serve the web UI and JSON API.
+    Serve(serve::ServeArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -57,10 +80,21 @@ pub struct Context {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
-    let ctx = Context { global: cli.global, config, config_path };
+    let ctx = Context {
+        global: cli.global,
+        config,
+        config_path,
+    };
     match cli.command {
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Embed(args) => embed::run(args, &ctx),
         Command::Models(cmd) => models::run(cmd, &ctx),
+        Command::Index(args) => index::run(args, &ctx),
+        Command::Watch(args) => index::watch(args, &ctx),
+        Command::Search(args) => search::run(args, &ctx),
+        Command::Tag(args) => search::tag(args, &ctx),
+        Command::Dupes(args) => search::dupes(args, &ctx),
+        Command::Library(args) => library::run(args, &ctx),
+        Command::Serve(args) => serve::run(args, &ctx),
     }
 }

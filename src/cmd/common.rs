@@ -1,0 +1,162 @@
+//! What the library commands share: which library, which model, and opening them together.
+//!
+//! A library remembers the model directory it was indexed with (`model-source.json`), so that
+//! `magpie search` and `magpie serve` work without repeating `--model`; an explicit `--model`,
+//! `MAGPIE_MODEL` or the config's `model` still wins, and a model whose weights differ from the
+//! library's is refused by the searcher with both identities named.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use magpie_models::ModelSpec;
+use magpie_searcher::{LibrarySearch, SearcherConfig};
+use serde::{Deserialize, Serialize};
+
+use super::models::{resolve_model, session_config, start_runtime};
+use super::Context;
+
+/// The library directory to use.
+pub fn library_dir(ctx: &Context, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    magpie_catalog::LibraryLayout::resolve(explicit, ctx.config.library.as_deref())
+        .context("no library directory: pass --library DIR or set MAGPIE_LIBRARY")
+}
+
+/// The model a library was indexed with, as recorded by `magpie index`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ModelSource {
+    dir: PathBuf,
+}
+
+fn model_source_file(library: &Path) -> PathBuf {
+    library.join("model-source.json")
+}
+
+/// Remembers where the library's model lives (best effort: search can always be given --model).
+pub fn record_model_source(library: &Path, spec: &ModelSpec) {
+    let dir = spec.dir.canonicalize().unwrap_or_else(|_| spec.dir.clone());
+    let bytes = serde_json::to_vec_pretty(&ModelSource { dir }).unwrap_or_default();
+    if let Err(e) = std::fs::write(model_source_file(library), bytes) {
+        tracing::warn!("cannot record the model of {}: {e}", library.display());
+    }
+}
+
+/// `--model`, else `MAGPIE_MODEL` (clap fills it in), else the config's `model`, else the model
+/// the library was indexed with.
+pub fn model_for_library(
+    ctx: &Context,
+    model: Option<&str>,
+    library: &Path,
+) -> anyhow::Result<ModelSpec> {
+    if let Some(spec) = resolve_model(ctx, model)? {
+        return Ok(spec);
+    }
+    let recorded = std::fs::read(model_source_file(library))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ModelSource>(&b).ok());
+    let Some(source) = recorded else {
+        anyhow::bail!(
+            "no model: pass --model DIR (or a name from `magpie models list`); the library {} does not say which model built it",
+            library.display()
+        );
+    };
+    ModelSpec::load(&source.dir).with_context(|| {
+        format!(
+            "the library {} was indexed with the model at {}, which cannot be loaded now; pass --model",
+            library.display(),
+            source.dir.display()
+        )
+    })
+}
+
+/// The searcher's settings, with the config's prompt templates if it has any.
+pub fn searcher_config(ctx: &Context) -> anyhow::Result<SearcherConfig> {
+    let mut config = SearcherConfig::default();
+    if let Some(templates) = &ctx.config.prompt_templates {
+        config.query_prompts = magpie_searcher::PromptEnsemble::new(templates.clone())
+            .context("config key prompt_templates")?;
+    }
+    Ok(config)
+}
+
+/// Opens a library and its model for searching.
+pub fn open_search(
+    ctx: &Context,
+    library: Option<&Path>,
+    model: Option<&str>,
+    device: Option<&str>,
+) -> anyhow::Result<LibrarySearch> {
+    let library = library_dir(ctx, library)?;
+    start_runtime(ctx)?;
+    let spec = model_for_library(ctx, model, &library)?;
+    let session = session_config(ctx, device, &spec)?;
+    let config = searcher_config(ctx)?;
+    Ok(LibrarySearch::open(&library, &spec, &session, config)?)
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `2024-05-01 14:03` (UTC) for a table column.
+pub fn format_date(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// Howard Hinnant's days → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Human-readable bytes.
+pub fn format_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(format_date(0), "1970-01-01 00:00");
+        assert_eq!(format_date(1_625_401_805), "2021-07-04 12:30");
+        assert_eq!(format_date(951_782_400), "2000-02-29 00:00");
+        assert_eq!(format_date(-86_400), "1969-12-31 00:00");
+    }
+
+    #[test]
+    fn bytes_are_readable() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

@@ -1,0 +1,414 @@
+//! `magpie index`: bring a library up to date with photo folders, and `magpie watch`: keep it so.
+//!
+//! The work is `magpie_indexer::library::index`; this module chooses the model and library,
+//! shows progress (an indicatif bar on a terminal, log lines otherwise), turns Ctrl-C into a clean
+//! stop after the batch in flight, and writes `indexing.json` into the library while it runs so
+//! that `magpie serve` can show indexing progress.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use magpie_catalog::{ModelIdentity, Quantization, Writer, WriterOptions};
+use magpie_indexer::library::{index, IndexOptions};
+use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
+use magpie_models::{ImageEncoder, ModelSpec};
+use serde::Serialize;
+
+use super::common::{library_dir, model_for_library, record_model_source};
+use super::models::{session_config, start_runtime};
+use super::Context;
+
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
+    /// $XDG_DATA_HOME/magpie/library).
+    #[arg(long)]
+    pub library: Option<PathBuf>,
+    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
+    /// model the library was built with).
+    #[arg(long, env = "MAGPIE_MODEL")]
+    pub model: Option<String>,
+    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long)]
+    pub follow_links: bool,
+    /// Include hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Only index files matching this glob (repeatable), e.g. `**/*.jpg`.
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files and folders matching this glob (repeatable), e.g. `**/.thumbnails`.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Images per model call.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Decode threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Vector storage of a new library: f16 or i8.
+    #[arg(long, default_value = "f16")]
+    pub quantization: Quantization,
+    /// Print a JSON summary on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Photo folders (or files) to index.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub index: WatchIndexArgs,
+    /// How long the file system must be quiet before a change is indexed (milliseconds).
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+}
+
+/// `magpie watch` takes the same options as `index`, and its paths.
+#[derive(Debug, Args)]
+pub struct WatchIndexArgs {
+    #[command(flatten)]
+    pub inner: IndexArgs,
+}
+
+/// The library and the opened image tower of one index run.
+struct Prepared {
+    library: PathBuf,
+    spec: ModelSpec,
+    writer: Writer,
+    encoder: Arc<ImageEncoder>,
+    options: IndexOptions,
+    roots: Vec<PathBuf>,
+}
+
+fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
+    let library = library_dir(ctx, args.library.as_deref())?;
+    start_runtime(ctx)?;
+    let spec = model_for_library(ctx, args.model.as_deref(), &library)?;
+    let session = session_config(ctx, args.device.as_deref(), &spec)?;
+    let encoder = ImageEncoder::open(&spec, &session)?;
+    tracing::info!(
+        model = %spec.name,
+        provider = %encoder.provider_report(),
+        "image tower ready"
+    );
+    let identity = ModelIdentity {
+        name: spec.name.clone(),
+        checksum: magpie_models::identity::weights_checksum(&spec)?,
+        dim: encoder.dim(),
+    };
+    let writer = Writer::open(
+        &library,
+        &identity,
+        &WriterOptions {
+            quantization: args.quantization,
+        },
+    )?;
+    record_model_source(&library, &spec);
+    let mut roots = Vec::new();
+    for path in &args.paths {
+        let root = path
+            .canonicalize()
+            .with_context(|| format!("cannot index {}", path.display()))?;
+        roots.push(root);
+    }
+    let mut pipeline = PipelineConfig {
+        batch_size: args.batch_size.max(1),
+        ..PipelineConfig::default()
+    };
+    if let Some(workers) = args.workers {
+        pipeline.decode_workers = workers.max(1);
+        pipeline.max_abandoned_workers = workers.max(1);
+    }
+    let options = IndexOptions {
+        crawl: CrawlOptions {
+            follow_links: args.follow_links,
+            include_hidden: args.hidden,
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+        },
+        pipeline,
+    };
+    Ok(Prepared {
+        library,
+        spec,
+        writer,
+        encoder: Arc::new(encoder),
+        options,
+        roots,
+    })
+}
+
+/// Ctrl-C sets the flag once (the pipeline finishes its batch and commits); a second Ctrl-C
+/// exits at once, which is safe too, since every commit is atomic.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("interrupted again: exiting now (committed work is safe)");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "interrupted: finishing the batch in flight and committing (Ctrl-C again to exit now)"
+        );
+    });
+    if let Err(e) = installed {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    cancel
+}
+
+pub fn run(args: IndexArgs, ctx: &Context) -> anyhow::Result<()> {
+    let cancel = cancel_on_ctrl_c();
+    let mut prepared = prepare(&args, ctx)?;
+    let summary = run_once(&mut prepared, &cancel, args.json)?;
+    report(&summary, &prepared.library, args.json)?;
+    if summary.interrupted {
+        anyhow::bail!("interrupted: the library holds everything committed so far; run the same command again to resume");
+    }
+    Ok(())
+}
+
+fn run_once(
+    prepared: &mut Prepared,
+    cancel: &Arc<AtomicBool>,
+    quiet_progress: bool,
+) -> anyhow::Result<Summary> {
+    let progress = Arc::new(Progress::new());
+    let display = ProgressDisplay::start(
+        progress.clone(),
+        prepared.library.clone(),
+        !quiet_progress && std::io::stderr().is_terminal(),
+    );
+    let encoder = prepared.encoder.clone();
+    let result = index(
+        &prepared.roots,
+        &mut prepared.writer,
+        encoder,
+        &prepared.options,
+        &progress,
+        cancel,
+    );
+    display.finish();
+    let summary = result.with_context(|| {
+        format!(
+            "indexing into {} with model {}",
+            prepared.library.display(),
+            prepared.spec.name
+        )
+    })?;
+    prepared.writer.flush()?;
+    Ok(summary)
+}
+
+fn report(summary: &Summary, library: &Path, json: bool) -> anyhow::Result<()> {
+    if json {
+        return super::common::print_json(summary);
+    }
+    eprintln!(
+        "indexed {}: {} added, {} updated, {} touched, {} moved, {} deleted, {} failed, {} not images, {} unchanged in {:.1} s ({:.1} images/s)",
+        library.display(),
+        summary.added,
+        summary.updated,
+        summary.touched,
+        summary.moved,
+        summary.deleted,
+        summary.failed,
+        summary.skipped,
+        summary.unchanged,
+        summary.elapsed_seconds,
+        summary.images_per_second,
+    );
+    if summary.failed > 0 {
+        eprintln!(
+            "{} files could not be indexed: `magpie library errors` lists them with the reason",
+            summary.failed
+        );
+    }
+    Ok(())
+}
+
+/// What `magpie serve` reads to show a running index (removed when the run ends).
+#[derive(Debug, Serialize)]
+struct IndexingFile<'a> {
+    pid: u32,
+    started_at: i64,
+    updated_at: i64,
+    #[serde(flatten)]
+    progress: &'a magpie_indexer::ProgressSnapshot,
+    images_per_second: f64,
+}
+
+/// The live progress of one run: a bar on a terminal, else a log line every 10 s; either way
+/// `indexing.json` in the library every second.
+struct ProgressDisplay {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(progress: Arc<Progress>, library: PathBuf, bar: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || show_progress(&progress, &library, bar, &flag))
+            .ok();
+        Self { stop, thread }
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn show_progress(progress: &Progress, library: &Path, bar: bool, stop: &AtomicBool) {
+    let started = Instant::now();
+    let started_at = unix_now();
+    let file = library.join("indexing.json");
+    let bar = bar.then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} images  {msg}  eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b
+    });
+    let mut last_log = Instant::now();
+    let mut tick = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        tick += 1;
+        let snap = progress.snapshot();
+        let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+        let rate = snap.embedded as f64 / elapsed;
+        if let Some(b) = &bar {
+            b.set_length(snap.total);
+            b.set_position(snap.finished());
+            b.set_message(format!("{rate:.1} images/s, {} failed", snap.failed));
+        } else if last_log.elapsed() >= Duration::from_secs(10) && snap.total > 0 {
+            last_log = Instant::now();
+            tracing::info!(
+                "indexing: {}/{} files, {:.1} images/s, {} failed",
+                snap.finished(),
+                snap.total,
+                rate,
+                snap.failed
+            );
+        }
+        if tick % 10 == 1 {
+            let record = IndexingFile {
+                pid: std::process::id(),
+                started_at,
+                updated_at: unix_now(),
+                progress: &snap,
+                images_per_second: rate,
+            };
+            write_progress_file(&file, &record);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+fn write_progress_file(file: &Path, record: &IndexingFile<'_>) {
+    let Ok(bytes) = serde_json::to_vec(record) else {
+        return;
+    };
+    let tmp = file.with_extension("json.tmp");
+    if std::fs::write(&tmp, bytes).is_ok() {
+        let _ = std::fs::rename(&tmp, file);
+    }
+}
+
+/// `magpie watch`: index once, then re-run the (cheap, incremental) index whenever the file
+/// system under the roots has been quiet for `settle_ms` after a change. Re-running the planner
+/// rather than applying single events keeps moves, renames and deletions exactly as `index`
+/// treats them, and an event storm (a folder copied in) becomes one run.
+pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
+    use notify::{RecursiveMode, Watcher as _};
+
+    let cancel = cancel_on_ctrl_c();
+    let inner = &args.index.inner;
+    let mut prepared = prepare(inner, ctx)?;
+    let summary = run_once(&mut prepared, &cancel, inner.json)?;
+    report(&summary, &prepared.library, inner.json)?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event| {
+        let _ = tx.send(event);
+    })
+    .context("cannot start watching the file system")?;
+    for root in &prepared.roots {
+        watcher
+            .watch(root, RecursiveMode::Recursive)
+            .with_context(|| format!("cannot watch {}", root.display()))?;
+    }
+    eprintln!(
+        "watching {} folder(s) for changes (Ctrl-C to stop)",
+        prepared.roots.len()
+    );
+    let library_root = prepared.library.clone();
+    let settle = Duration::from_millis(args.settle_ms.max(50));
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Wait for a relevant event, then for quiet.
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Ok(event)) if is_relevant(&event, &library_root) => {}
+            Ok(Ok(_)) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!("file system watch error: {e}");
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the file system watcher stopped")
+            }
+        }
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < settle {
+            if let Ok(Ok(event)) = rx.recv_timeout(settle / 4) {
+                if is_relevant(&event, &library_root) {
+                    quiet_since = Instant::now();
+                }
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+        }
+        let summary = run_once(&mut prepared, &cancel, inner.json)?;
+        report(&summary, &prepared.library, inner.json)?;
+    }
+}
+
+/// Changes inside the library itself (a library kept under a watched root) must not retrigger.
+fn is_relevant(event: &notify::Event, library: &Path) -> bool {
+    !event.kind.is_access() && event.paths.iter().any(|p| !p.starts_with(library))
+}

@@ -1,0 +1,187 @@
+//! `magpie library …`: look after a library on disk.
+//!
+//! `stats` and `errors` read without the writer lock (they work while `magpie index` runs);
+//! `verify`, `rebuild` and `compact` take the lock, and opening for writing also upgrades an
+//! older format (see `magpie-migrations`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use magpie_catalog::{bytes_to_path, path_to_bytes, Reader, Writer};
+use serde::Serialize;
+
+use super::common::{format_bytes, format_date, library_dir, print_json};
+use super::Context;
+
+#[derive(Debug, Args)]
+pub struct LibraryArgs {
+    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
+    /// $XDG_DATA_HOME/magpie/library).
+    #[arg(long, global = true)]
+    pub library: Option<PathBuf>,
+    /// JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: LibraryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Counts, sizes on disk, model and format version.
+    Stats,
+    /// Check that the database, the vector index and the keyword index agree (upgrades an older
+    /// library first); exits non-zero when they do not.
+    Verify,
+    /// Rebuild the vector and keyword indexes from the database.
+    Rebuild,
+    /// Drop deleted vectors from the vector index.
+    Compact,
+    /// Files that could not be indexed, and why.
+    Errors,
+}
+
+pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
+    let dir = library_dir(ctx, args.library.as_deref())?;
+    match args.command {
+        LibraryCommand::Stats => {
+            // The reader needs no lock; a library that needs an upgrade or repair is opened by
+            // the writer instead, which does both.
+            let stats = match Reader::open(&dir) {
+                Ok(reader) => reader.stats()?,
+                Err(_) => Writer::open_existing(&dir)?.stats()?,
+            };
+            if args.json {
+                return print_json(&stats);
+            }
+            println!("library      {}", stats.path.display());
+            println!("format       version {}", stats.format_version);
+            if let Some(model) = &stats.model {
+                println!(
+                    "model        {} ({} dimensions, checksum {})",
+                    model.name,
+                    model.dim,
+                    &model.checksum[..model.checksum.len().min(12)]
+                );
+            }
+            println!("generation   {}", stats.generation);
+            println!("images       {}", stats.images);
+            println!("vectors      {} ({:?})", stats.vectors, stats.quantization);
+            println!("failures     {}", stats.failures);
+            println!(
+                "on disk      {} (database {}, vectors {}, keywords {}, thumbnails {})",
+                format_bytes(stats.bytes_total),
+                format_bytes(stats.bytes_database),
+                format_bytes(stats.bytes_vectors),
+                format_bytes(stats.bytes_keywords),
+                format_bytes(stats.bytes_thumbnails)
+            );
+            if stats.images > 0 {
+                println!(
+                    "per image    {} ({} without thumbnails)",
+                    format_bytes(stats.bytes_total / stats.images),
+                    format_bytes((stats.bytes_total - stats.bytes_thumbnails) / stats.images)
+                );
+            }
+            Ok(())
+        }
+        LibraryCommand::Verify => {
+            let writer = Writer::open_existing(&dir)?;
+            let report = writer.verify()?;
+            if args.json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "generation {}: {} records, {} embeddings, {} vectors, {} keyword documents",
+                    report.generation,
+                    report.records,
+                    report.embeddings,
+                    report.vectors,
+                    report.keyword_docs
+                );
+                for problem in &report.problems {
+                    println!("problem: {problem}");
+                }
+            }
+            if !report.ok {
+                anyhow::bail!(
+                    "library {} is inconsistent ({} problems); `magpie library rebuild` rebuilds the indexes from the database",
+                    dir.display(),
+                    report.problems.len()
+                );
+            }
+            if !args.json {
+                println!("ok");
+            }
+            Ok(())
+        }
+        LibraryCommand::Rebuild => {
+            let mut writer = Writer::open_existing(&dir)?;
+            writer.rebuild()?;
+            let report = writer.verify()?;
+            eprintln!(
+                "rebuilt {}: {} images, consistent: {}",
+                dir.display(),
+                report.records,
+                report.ok
+            );
+            Ok(())
+        }
+        LibraryCommand::Compact => {
+            let mut writer = Writer::open_existing(&dir)?;
+            let before = writer.stats()?.bytes_vectors;
+            writer.compact()?;
+            let after = writer.stats()?.bytes_vectors;
+            eprintln!(
+                "compacted the vector index of {}: {} → {}",
+                dir.display(),
+                format_bytes(before),
+                format_bytes(after)
+            );
+            Ok(())
+        }
+        LibraryCommand::Errors => {
+            let failures = match Reader::open(&dir) {
+                Ok(reader) => reader.failures(),
+                Err(_) => Writer::open_existing(&dir)?.failures()?,
+            };
+            if args.json {
+                #[derive(Serialize)]
+                struct Row {
+                    path: String,
+                    /// The raw bytes of a path that is not valid UTF-8.
+                    path_bytes: Option<Vec<u8>>,
+                    reason: String,
+                    at: i64,
+                }
+                let rows: Vec<Row> = failures
+                    .iter()
+                    .map(|f| {
+                        let bytes = path_to_bytes(&f.path);
+                        let exact = f.path.to_str().is_some();
+                        Row {
+                            path: f.path.display().to_string(),
+                            path_bytes: (!exact || bytes_to_path(&bytes) != f.path)
+                                .then_some(bytes),
+                            reason: f.reason.clone(),
+                            at: f.at,
+                        }
+                    })
+                    .collect();
+                return print_json(&rows);
+            }
+            if failures.is_empty() {
+                println!("no failures recorded");
+            }
+            for f in &failures {
+                println!(
+                    "{}  {}: {}",
+                    format_date(f.at),
+                    f.path.display(),
+                    f.reason.trim_end()
+                );
+            }
+            Ok(())
+        }
+    }
+}
