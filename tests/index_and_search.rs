@@ -349,6 +349,43 @@ fn tags_and_duplicates() {
     }
 }
 
+#[test]
+fn reembed_switches_the_model_and_keeps_tags() {
+    let f = fixture();
+    f.index();
+    ok(magpie(&f.home)
+        .arg("tag")
+        .arg("--library")
+        .arg(&f.library)
+        .args(["--labels", "red,blue,green,grey"]));
+    let tiny = test_model("tiny-hf");
+    let out = ok(magpie(&f.home)
+        .args(["library", "reembed", "--library"])
+        .arg(&f.library)
+        .arg("--model")
+        .arg(&tiny));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("22 added"), "{stderr}");
+    // The library now belongs to the new model: the old one is refused, the new one searches.
+    let err = fails(
+        magpie(&f.home)
+            .arg("search")
+            .arg("--library")
+            .arg(&f.library)
+            .arg("--model")
+            .arg(&f.model)
+            .arg("red"),
+    );
+    assert!(err.contains("was built with"), "{err}");
+    let blue = f.paths(&["--min-score", "-1", "--limit", "100", "--filter", "tag=blue", "photo"]);
+    assert_eq!(blue.len(), 6, "tags lost in the re-embed: {blue:?}");
+    let stats = json(&ok(magpie(&f.home)
+        .args(["library", "stats", "--json", "--library"])
+        .arg(&f.library)));
+    assert_eq!(stats["images"], 22, "{stats}");
+    assert_eq!(stats["model"]["name"], "tiny-hf", "{stats}");
+}
+
 fn walk(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -41,7 +41,7 @@ pub use record::{
     ModelIdentity, Orientation,
 };
 pub use vectors::{Quantization, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH};
-pub use writer::{Change, Stats, VerifyReport, Writer, WriterOptions};
+pub use writer::{Change, KnownFileRow, Stats, VerifyReport, Writer, WriterOptions};
 
 /// Which thumbnail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -216,6 +216,8 @@ pub(crate) mod path_bytes {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    // serde's `with` hands the field itself, a `&PathBuf`.
+    #[allow(clippy::ptr_arg)]
     pub fn serialize<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(&super::path_to_bytes(path))
     }

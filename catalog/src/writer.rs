@@ -6,6 +6,7 @@
 //!    bumped generation, then `flush`;
 //! 2. tantivy: the same changes, committed with the generation as payload;
 //! 3. usearch: the same changes, saved to a new file, then the sidecar naming it is swapped in.
+//!
 //! Readers only switch to a generation once tantivy and usearch both reflect it. When the writer
 //! opens a library whose derived stores are behind sled (a crash between steps), it rebuilds them
 //! from sled before doing anything else.
@@ -75,6 +76,9 @@ pub struct Stats {
     pub bytes_thumbnails: u64,
     pub bytes_total: u64,
 }
+
+/// What incremental planning needs of one record: path, size, mtime (ns), content hash, id.
+pub type KnownFileRow = (PathBuf, u64, i64, String, ImageId);
 
 pub struct Writer {
     layout: LibraryLayout,
@@ -665,7 +669,7 @@ impl Writer {
     }
 
     /// Every stored record path (with size, mtime and hash) for incremental planning.
-    pub fn known_files(&self) -> Result<Vec<(PathBuf, u64, i64, String, ImageId)>> {
+    pub fn known_files(&self) -> Result<Vec<KnownFileRow>> {
         let mut out = Vec::new();
         for record in self.records() {
             let r = record?;

@@ -180,7 +180,7 @@ impl Sink for CatalogSink<'_> {
             });
         }
         for f in commit.failed {
-            let stat = f.stat.clone();
+            let stat = f.stat;
             changes.push(Change::RecordFailure(Failure {
                 path: f.path.clone(),
                 reason: f.reason.to_string(),

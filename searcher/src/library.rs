@@ -31,20 +31,25 @@ pub enum LibraryError {
     Catalog(#[from] magpie_catalog::CatalogError),
     #[error(transparent)]
     Model(#[from] magpie_models::Error),
-    #[error(
-        "the library {library} was built with model {built:?} ({built_dim} dimensions, checksum {built_sum}) \
-         but {loaded:?} ({loaded_dim} dimensions, checksum {loaded_sum}) was given; search it with its own \
-         model, or re-index it with `magpie index --reembed`"
-    )]
-    ModelMismatch {
-        library: PathBuf,
-        built: String,
-        built_dim: usize,
-        built_sum: String,
-        loaded: String,
-        loaded_dim: usize,
-        loaded_sum: String,
-    },
+    #[error(transparent)]
+    ModelMismatch(Box<ModelMismatch>),
+}
+
+/// A library searched with a model other than the one that built it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the library {library} was built with model {built:?} ({built_dim} dimensions, checksum {built_sum}) \
+     but {loaded:?} ({loaded_dim} dimensions, checksum {loaded_sum}) was given; search it with its own \
+     model, or re-embed it with `magpie library reembed --model ...`"
+)]
+pub struct ModelMismatch {
+    pub library: PathBuf,
+    pub built: String,
+    pub built_dim: usize,
+    pub built_sum: String,
+    pub loaded: String,
+    pub loaded_dim: usize,
+    pub loaded_sum: String,
 }
 
 /// The key that ties embeddings, caches and libraries to one model: its weights' checksum.
@@ -144,7 +149,7 @@ fn check_same_model(
     if built.checksum == loaded_checksum && built.dim == loaded_dim {
         return Ok(());
     }
-    Err(LibraryError::ModelMismatch {
+    Err(LibraryError::ModelMismatch(Box::new(ModelMismatch {
         library: library.to_path_buf(),
         built: built.name.clone(),
         built_dim: built.dim,
@@ -152,7 +157,7 @@ fn check_same_model(
         loaded: loaded_name.to_string(),
         loaded_dim,
         loaded_sum: short(loaded_checksum),
-    })
+    })))
 }
 
 fn short(checksum: &str) -> String {

@@ -20,6 +20,10 @@ pub struct DoctorArgs {
 
 pub fn run(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
     let info = start_runtime(ctx)?;
+    match &ctx.config_path {
+        Some(path) => println!("config file {}", path.display()),
+        None => println!("config file: none (built-in defaults)"),
+    }
     println!("ONNX Runtime {}", info.version);
     println!("  library:   {}", info.library_path.display());
     println!("  found via: {}", info.source);

@@ -39,6 +39,16 @@ pub enum LibraryCommand {
     Compact,
     /// Files that could not be indexed, and why.
     Errors,
+    /// Re-embed every image with another model (a library holds one embedding space): builds
+    /// the new library beside the old one, keeps tags, then swaps it in.
+    Reembed {
+        /// The new model: a directory or a name from `magpie models list`.
+        #[arg(long)]
+        model: String,
+        /// Device: auto, cpu, cuda[:N], tensorrt[:N].
+        #[arg(long)]
+        device: Option<String>,
+    },
 }
 
 pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -76,11 +86,14 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
                 format_bytes(stats.bytes_keywords),
                 format_bytes(stats.bytes_thumbnails)
             );
-            if stats.images > 0 {
+            if let (Some(all), Some(index_only)) = (
+                stats.bytes_total.checked_div(stats.images),
+                (stats.bytes_total - stats.bytes_thumbnails).checked_div(stats.images),
+            ) {
                 println!(
                     "per image    {} ({} without thumbnails)",
-                    format_bytes(stats.bytes_total / stats.images),
-                    format_bytes((stats.bytes_total - stats.bytes_thumbnails) / stats.images)
+                    format_bytes(all),
+                    format_bytes(index_only)
                 );
             }
             Ok(())
@@ -139,6 +152,9 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
                 format_bytes(after)
             );
             Ok(())
+        }
+        LibraryCommand::Reembed { model, device } => {
+            super::index::reembed(&dir, &model, device.as_deref(), args.json, ctx)
         }
         LibraryCommand::Errors => {
             let failures = match Reader::open(&dir) {
