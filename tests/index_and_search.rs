@@ -377,7 +377,15 @@ fn reembed_switches_the_model_and_keeps_tags() {
             .arg("red"),
     );
     assert!(err.contains("was built with"), "{err}");
-    let blue = f.paths(&["--min-score", "-1", "--limit", "100", "--filter", "tag=blue", "photo"]);
+    let blue = f.paths(&[
+        "--min-score",
+        "-1",
+        "--limit",
+        "100",
+        "--filter",
+        "tag=blue",
+        "photo",
+    ]);
     assert_eq!(blue.len(), 6, "tags lost in the re-embed: {blue:?}");
     let stats = json(&ok(magpie(&f.home)
         .args(["library", "stats", "--json", "--library"])
