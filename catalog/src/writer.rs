@@ -192,7 +192,7 @@ impl Writer {
         let lock = lock(&layout)?;
         magpie_migrations::upgrade(&layout.root)?;
         let db_path = layout.db_dir();
-        let db = sled::open(&db_path).map_err(CatalogError::sled(&db_path))?;
+        let db = magpie_migrations::open_sled(&db_path).map_err(CatalogError::sled(&db_path))?;
         let stored_model = db.get(keys::MODEL).map_err(CatalogError::sled(&db_path))?;
         match stored_model {
             Some(bytes) => {

@@ -190,7 +190,29 @@ pub fn upgrade(dir: &Path) -> Result<Option<Upgraded>> {
 
 fn open_db(dir: &Path) -> Result<sled::Db> {
     let path = dir.join(DB_DIR);
-    sled::open(&path).map_err(|source| MigrationError::Sled { path, source })
+    open_sled(&path).map_err(|source| MigrationError::Sled { path, source })
+}
+
+/// Opens a sled database, waiting briefly when its file lock is still held by a handle this
+/// process has just dropped: sled releases the lock from its background flusher, a moment after
+/// the last `Db` goes away, so an immediate reopen (an upgrade step, then the writer) can see
+/// `WouldBlock`. Another process holding the lock for longer still gets the error.
+pub fn open_sled(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(sled::Error::Io(e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// 1 → 2: re-key records, convert embeddings to f16, build path and hash lookups, start the
