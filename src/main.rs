@@ -10,6 +10,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
+    // A server must survive clients that hang up; every other command writes to a pipe.
+    if !matches!(cli.command, cmd::Command::Serve(_)) {
+        restore_sigpipe();
+    }
     init_logging(cli.global.verbose, cli.global.quiet);
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -17,6 +21,16 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `magpie search … | head` should end quietly when `head` has read enough, as other Unix tools
+/// do, instead of panicking on the failed write: Rust ignores SIGPIPE by default.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

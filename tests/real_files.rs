@@ -230,3 +230,84 @@ fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
         .sum();
     total as f64 / a.as_raw().len() as f64
 }
+
+/// Resized, re-compressed, cropped and mirrored copies of real photos land in their original's
+/// near-duplicate group. (The colour test model sees only colour, so two different photos with
+/// the same palette may share a group too; with CLIP they would not. What must hold for any
+/// model is that a photo's copies are never split from it.)
+#[test]
+fn near_duplicates_of_real_photos_are_grouped_with_their_originals() {
+    use image::imageops::{self, FilterType};
+    use image::{codecs::jpeg::JpegEncoder, DynamicImage};
+
+    let Some(shared) = shared("real photos") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let photos = tmp.path().join("photos");
+    let library = tmp.path().join("library");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&photos).unwrap();
+    let mut sources: Vec<PathBuf> = files_under(&shared.join("data/photos"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
+        .collect();
+    sources.sort();
+    const COPIES: [&str; 5] = ["orig", "small", "q40", "crop", "flip"];
+    let save_jpeg = |image: &image::RgbImage, name: String, quality: u8| {
+        let file = std::fs::File::create(photos.join(name)).unwrap();
+        JpegEncoder::new_with_quality(std::io::BufWriter::new(file), quality)
+            .encode_image(&DynamicImage::ImageRgb8(image.clone()))
+            .unwrap();
+    };
+    let originals = 10;
+    for (i, source) in sources.iter().take(originals).enumerate() {
+        let photo = image::open(source).unwrap().thumbnail(1024, 1024).to_rgb8();
+        let (w, h) = photo.dimensions();
+        save_jpeg(&photo, format!("{i:02}_orig.jpg"), 92);
+        let small = imageops::resize(&photo, w / 2, h / 2, FilterType::Triangle);
+        save_jpeg(&small, format!("{i:02}_small.jpg"), 90);
+        save_jpeg(&photo, format!("{i:02}_q40.jpg"), 40);
+        let crop = imageops::crop_imm(&photo, w / 20, h / 20, w - w / 10, h - h / 10).to_image();
+        save_jpeg(&crop, format!("{i:02}_crop.jpg"), 90);
+        save_jpeg(
+            &imageops::flip_horizontal(&photo),
+            format!("{i:02}_flip.jpg"),
+            90,
+        );
+    }
+    ok(magpie(&home)
+        .arg("index")
+        .arg("--library")
+        .arg(&library)
+        .arg("--model")
+        .arg(test_model("colour"))
+        .arg(&photos));
+    let groups = json(&ok(magpie(&home)
+        .arg("dupes")
+        .arg("--library")
+        .arg(&library)
+        .args(["--threshold", "0.98", "--json"])));
+    let mut group_of = std::collections::HashMap::new();
+    for (g, group) in groups.as_array().unwrap().iter().enumerate() {
+        for member in group.as_array().unwrap() {
+            let path = PathBuf::from(member["path"].as_str().unwrap());
+            group_of.insert(path.file_name().unwrap().to_string_lossy().into_owned(), g);
+        }
+    }
+    let mut pure = 0;
+    for i in 0..originals {
+        let family: Vec<Option<&usize>> = COPIES
+            .iter()
+            .map(|c| group_of.get(&format!("{i:02}_{c}.jpg")))
+            .collect();
+        assert!(
+            family[0].is_some() && family.iter().all(|g| *g == family[0]),
+            "photo {i}: copies split from the original: {family:?} (orig, small, q40, crop, flip)"
+        );
+        let size = groups[*family[0].unwrap()].as_array().unwrap().len();
+        pure += usize::from(size == COPIES.len());
+    }
+    println!("{pure} of {originals} photos form a group of exactly their own copies");
+}
