@@ -87,6 +87,14 @@ pub struct VectorIndex {
     quantization: Quantization,
 }
 
+/// Concurrent searches one index supports (see [`VectorIndex::open`]).
+pub const MIN_SEARCH_SLOTS: usize = 64;
+
+fn search_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * 4).max(MIN_SEARCH_SLOTS)
+}
+
 impl VectorIndex {
     pub fn new(dir: &Path, dim: usize, quantization: Quantization) -> Result<Self> {
         let path = dir.join(SIDECAR);
@@ -140,6 +148,12 @@ impl VectorIndex {
                 sidecar.count
             )));
         }
+        // usearch keeps one search context per "thread slot" and, after a load or view, has only
+        // one per hardware thread: a server running more searches at once than cores would get
+        // "Reserve capacity ahead of searches!". Contexts are small, so reserve plenty.
+        index
+            .reserve_capacity_and_threads(index.size(), search_slots())
+            .map_err(|e| err(format!("cannot reserve search threads: {e}")))?;
         index.change_expansion_search(EXPANSION_SEARCH);
         Ok(Self {
             index,

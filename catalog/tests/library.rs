@@ -414,3 +414,38 @@ fn crash_at_random_points_loses_nothing() {
     );
     assert_eq!(kills, crash_kills());
 }
+
+/// A reader serves many searches at once (a web server's worker threads), more than cores.
+#[test]
+fn many_concurrent_searches_on_one_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
+    let changes = (0..300)
+        .map(|_| {
+            let id = w.allocate_id();
+            Change::Upsert {
+                record: record(id, &format!("{id}.jpg")),
+                embedding: vector(id),
+            }
+        })
+        .collect();
+    w.commit(changes).unwrap();
+    let reader = std::sync::Arc::new(Reader::open(dir.path()).unwrap());
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(32));
+    let threads: Vec<_> = (0..32u64)
+        .map(|t| {
+            let (reader, barrier) = (reader.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let snapshot = reader.snapshot();
+                for q in 0..50 {
+                    let hits = snapshot.vector_search(&vector(t * 100 + q), 10, None).unwrap();
+                    assert_eq!(hits.len(), 10);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a search failed");
+    }
+}
