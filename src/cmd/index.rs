@@ -2,7 +2,7 @@
 //!
 //! The work is `magpie_indexer::library::index`; this module chooses the model and library,
 //! shows progress (an indicatif bar on a terminal, log lines otherwise), turns Ctrl-C into a clean
-//! stop after the batch in flight, and writes `indexing.json` into the library while it runs so
+//! stop after the batch in flight, and writes `progress.json` into the library while it runs so
 //! that `magpie serve` can show indexing progress.
 
 use std::io::IsTerminal as _;
@@ -337,19 +337,23 @@ pub fn reembed(
     report(&summary, library, json)
 }
 
-/// What `magpie serve` reads to show a running index (removed when the run ends).
+/// What `magpie serve` reads to show a running index (`magpie_web`'s `read_progress`; removed
+/// when the run ends, and ignored by the server once stale, e.g. after a kill).
 #[derive(Debug, Serialize)]
 struct IndexingFile<'a> {
+    active: bool,
+    /// Files finished (embedded, failed or skipped) of `total`.
+    processed: u64,
+    total: u64,
+    images_per_sec: f64,
+    updated_at: i64,
     pid: u32,
     started_at: i64,
-    updated_at: i64,
-    #[serde(flatten)]
-    progress: &'a magpie_indexer::ProgressSnapshot,
-    images_per_second: f64,
+    counters: &'a magpie_indexer::ProgressSnapshot,
 }
 
 /// The live progress of one run: a bar on a terminal, else a log line every 10 s; either way
-/// `indexing.json` in the library every second.
+/// `progress.json` in the library every second.
 struct ProgressDisplay {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -383,7 +387,7 @@ fn unix_now() -> i64 {
 fn show_progress(progress: &Progress, library: &Path, bar: bool, stop: &AtomicBool) {
     let started = Instant::now();
     let started_at = unix_now();
-    let file = library.join("indexing.json");
+    let file = library.join(magpie_web::PROGRESS_FILE);
     let bar = bar.then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -419,11 +423,14 @@ fn show_progress(progress: &Progress, library: &Path, bar: bool, stop: &AtomicBo
         }
         if tick % 10 == 1 {
             let record = IndexingFile {
+                active: true,
+                processed: snap.finished(),
+                total: snap.total,
+                images_per_sec: rate,
+                updated_at: unix_now(),
                 pid: std::process::id(),
                 started_at,
-                updated_at: unix_now(),
-                progress: &snap,
-                images_per_second: rate,
+                counters: &snap,
             };
             write_progress_file(&file, &record);
         }

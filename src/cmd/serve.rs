@@ -1,0 +1,64 @@
+//! `magpie serve`: the web UI and JSON API over a library (crate `magpie-web`).
+//!
+//! Safe to run while `magpie index` writes the same library: the server reads through a catalog
+//! reader and switches to each newly committed generation on the next request. Loopback only by
+//! default; any other address needs a token (`--token`, `MAGPIE_TOKEN` or the config's `token`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use magpie_web::{AppState, ServerConfig, DEFAULT_BIND};
+
+use super::common::open_search;
+use super::Context;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
+    /// $XDG_DATA_HOME/magpie/library).
+    #[arg(long)]
+    pub library: Option<PathBuf>,
+    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
+    /// model the library was indexed with).
+    #[arg(long, env = "MAGPIE_MODEL")]
+    pub model: Option<String>,
+    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Address to listen on. Anything but loopback requires a token.
+    #[arg(long, default_value = DEFAULT_BIND)]
+    pub bind: String,
+    /// Access token every API request must carry (Authorization: Bearer, or the UI's cookie).
+    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        bind: args.bind,
+        token: args.token.or_else(|| ctx.config.token.clone()),
+        ..ServerConfig::default()
+    };
+    // Refuse an exposed bind without a token before spending time loading the model.
+    config.validate()?;
+    let search = open_search(
+        ctx,
+        args.library.as_deref(),
+        args.model.as_deref(),
+        args.device.as_deref(),
+    )?;
+    let has_token = config.token.is_some();
+    let state = AppState::new(search, config);
+    magpie_web::run(state, |addrs| {
+        for addr in addrs {
+            let hint = if has_token {
+                " (open it with #token=… appended, or enter the token when asked)"
+            } else {
+                ""
+            };
+            // On stdout so scripts can wait for it; logs go to stderr.
+            println!("Magpie is serving {}{hint}", magpie_web::url_of(addr));
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The JSON the API answers with (schemas `Hit`, `SearchResponse`, `ImageInfo`, `Facets`,
+//! `Status`, `Duplicates` of `web/openapi.json`), built from catalog records.
+//!
+//! Field names follow the contract exactly, and the UI depends on them. Every string from the
+//! library (file names, folders, EXIF) is passed through as JSON text; the UI only ever puts it in
+//! the page as text, so no HTML escaping happens here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use magpie_catalog::ImageRecord;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HitJson {
+    pub id: u64,
+    pub score: f32,
+    pub path: String,
+    pub name: String,
+    pub folder: String,
+    pub taken_at: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub camera: Option<String>,
+    pub thumbnail_url: String,
+    pub preview_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<HitJson>,
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub took_ms: f64,
+    pub cutoff_score: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Gps {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    pub id: u64,
+    pub path: String,
+    pub name: String,
+    pub folder: String,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub taken_at: Option<String>,
+    pub mtime: String,
+    pub camera_make: Option<String>,
+    pub camera_model: Option<String>,
+    pub lens: Option<String>,
+    pub gps: Option<Gps>,
+    pub orientation: u16,
+    pub tags: Vec<String>,
+    pub thumbnail_url: String,
+    pub preview_url: String,
+    pub original_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderCount {
+    pub path: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraCount {
+    pub name: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DateRange {
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Facets {
+    pub folders: Vec<FolderCount>,
+    pub cameras: Vec<CameraCount>,
+    pub tags: Vec<TagCount>,
+    pub date_range: DateRange,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Indexing {
+    pub active: bool,
+    pub processed: u64,
+    pub total: u64,
+    pub images_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub images: u64,
+    pub failures: u64,
+    pub model: ModelInfo,
+    pub format_version: u32,
+    pub generation: u64,
+    pub indexing: Indexing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DupeGroupJson {
+    pub ids: Vec<u64>,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Duplicates {
+    pub groups: Vec<DupeGroupJson>,
+}
+
+/// The three image URLs; ids only, never paths.
+pub fn thumbnail_url(id: u64) -> String {
+    format!("/api/images/{id}/thumbnail")
+}
+pub fn preview_url(id: u64) -> String {
+    format!("/api/images/{id}/preview")
+}
+pub fn original_url(id: u64) -> String {
+    format!("/api/images/{id}/original")
+}
+
+/// The folder of `record` relative to the library root, `/`-separated, without a leading slash
+/// (empty for the root itself).
+pub fn relative_folder(record: &ImageRecord, root: &Path) -> String {
+    let folder = record.folder();
+    let relative = folder.strip_prefix(root).unwrap_or(folder);
+    let parts: Vec<String> = relative
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    parts.join("/")
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// "make model", or `None` when EXIF names no camera.
+pub fn camera_name(record: &ImageRecord) -> Option<String> {
+    let camera = record.camera();
+    (!camera.is_empty()).then_some(camera)
+}
+
+pub fn hit_json(record: &ImageRecord, score: f32, root: &Path) -> HitJson {
+    HitJson {
+        id: record.id,
+        score: if score.is_finite() { score } else { 0.0 },
+        path: record.path.to_string_lossy().into_owned(),
+        name: record.file_name(),
+        folder: relative_folder(record, root),
+        taken_at: record.exif.taken_at.map(rfc3339),
+        width: record.width.max(1),
+        height: record.height.max(1),
+        camera: camera_name(record),
+        thumbnail_url: thumbnail_url(record.id),
+        preview_url: preview_url(record.id),
+    }
+}
+
+pub fn image_info(record: &ImageRecord, root: &Path) -> ImageInfo {
+    let gps = record
+        .exif
+        .gps
+        .filter(|(lat, lon)| (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon))
+        .map(|(lat, lon)| Gps { lat, lon });
+    let orientation = record
+        .exif
+        .orientation
+        .filter(|o| (1..=8).contains(o))
+        .unwrap_or(1);
+    ImageInfo {
+        id: record.id,
+        path: record.path.to_string_lossy().into_owned(),
+        name: record.file_name(),
+        folder: relative_folder(record, root),
+        size: record.size,
+        width: record.width.max(1),
+        height: record.height.max(1),
+        format: record.format.to_lowercase(),
+        taken_at: record.exif.taken_at.map(rfc3339),
+        mtime: rfc3339(record.mtime_ns.div_euclid(1_000_000_000)),
+        camera_make: non_empty(&record.exif.make),
+        camera_model: non_empty(&record.exif.model),
+        lens: non_empty(&record.exif.lens),
+        gps,
+        orientation,
+        tags: record.tags.clone(),
+        thumbnail_url: thumbnail_url(record.id),
+        preview_url: preview_url(record.id),
+        original_url: original_url(record.id),
+    }
+}
+
+/// The deepest folder holding every image: what "relative to the library root" is relative to.
+pub fn common_root<'a>(records: impl IntoIterator<Item = &'a ImageRecord>) -> PathBuf {
+    let mut root: Option<PathBuf> = None;
+    for record in records {
+        let folder = record.folder();
+        root = Some(match root {
+            None => folder.to_path_buf(),
+            Some(current) => {
+                let mut shared = PathBuf::new();
+                for (a, b) in current.components().zip(folder.components()) {
+                    if a != b {
+                        break;
+                    }
+                    shared.push(a);
+                }
+                shared
+            }
+        });
+    }
+    root.unwrap_or_default()
+}
+
+/// Facets over every record, with folders relative to `root`.
+pub fn facets<'a>(records: impl IntoIterator<Item = &'a ImageRecord>, root: &Path) -> Facets {
+    let mut folders: BTreeMap<String, u64> = BTreeMap::new();
+    let mut cameras: BTreeMap<String, u64> = BTreeMap::new();
+    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
+    let mut first: Option<i64> = None;
+    let mut last: Option<i64> = None;
+    for record in records {
+        *folders.entry(relative_folder(record, root)).or_default() += 1;
+        if let Some(camera) = camera_name(record) {
+            *cameras.entry(camera).or_default() += 1;
+        }
+        for tag in &record.tags {
+            *tags.entry(tag.clone()).or_default() += 1;
+        }
+        if let Some(taken) = record.exif.taken_at {
+            first = Some(first.map_or(taken, |f| f.min(taken)));
+            last = Some(last.map_or(taken, |l| l.max(taken)));
+        }
+    }
+    let by_count_then_name =
+        |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut cameras: Vec<(String, u64)> = cameras.into_iter().collect();
+    cameras.sort_by(by_count_then_name);
+    let mut tags: Vec<(String, u64)> = tags.into_iter().collect();
+    tags.sort_by(by_count_then_name);
+    Facets {
+        folders: folders
+            .into_iter()
+            .map(|(path, count)| FolderCount { path, count })
+            .collect(),
+        cameras: cameras
+            .into_iter()
+            .map(|(name, count)| CameraCount { name, count })
+            .collect(),
+        tags: tags
+            .into_iter()
+            .map(|(tag, count)| TagCount { tag, count })
+            .collect(),
+        date_range: DateRange {
+            first: first.map(rfc3339),
+            last: last.map(rfc3339),
+        },
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2023-04-02T09:14:03Z`). The catalog stores camera time without
+/// an offset as if it were UTC, so this shows the camera's own clock for those.
+pub fn rfc3339(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str) -> ImageRecord {
+        ImageRecord {
+            id: 7,
+            path: PathBuf::from(path),
+            size: 10,
+            mtime_ns: 1_700_000_000_000_000_000,
+            content_hash: "ab".repeat(32),
+            width: 40,
+            height: 30,
+            format: "png".into(),
+            exif: Default::default(),
+            tags: vec![],
+            indexed_at: 0,
+        }
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_625_401_805), "2021-07-04T12:30:05Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn folders_are_relative_to_the_common_root() {
+        let records = [
+            record("/photos/2023/lisbon/a.png"),
+            record("/photos/2023/b.png"),
+            record("/photos/2024/x/c.png"),
+        ];
+        let root = common_root(&records);
+        assert_eq!(root, PathBuf::from("/photos"));
+        assert_eq!(relative_folder(&records[0], &root), "2023/lisbon");
+        let facets = facets(&records, &root);
+        let paths: Vec<&str> = facets.folders.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["2023", "2023/lisbon", "2024/x"]);
+        assert_eq!(relative_folder(&records[1], Path::new("/photos/2023")), "");
+    }
+
+    #[test]
+    fn hits_have_the_contract_fields() {
+        let json =
+            serde_json::to_value(hit_json(&record("/p/a.png"), 0.5, Path::new("/p"))).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "camera",
+                "folder",
+                "height",
+                "id",
+                "name",
+                "path",
+                "preview_url",
+                "score",
+                "taken_at",
+                "thumbnail_url",
+                "width"
+            ]
+        );
+        assert_eq!(json["thumbnail_url"], "/api/images/7/thumbnail");
+    }
+}

@@ -1,0 +1,212 @@
+//! What every request shares: the opened library, the settings, the metrics, and facts derived
+//! from one library generation (folder root, facets, failure count), recomputed only when a
+//! writer has committed a new generation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use magpie_searcher::{LibraryIndex, LibrarySearch};
+use serde::Deserialize;
+
+use crate::config::ServerConfig;
+use crate::metrics::Metrics;
+use crate::present::{self, Facets, Indexing};
+
+/// An indexer's progress file older than this is left over from a run that ended or crashed.
+const PROGRESS_STALE_AFTER_SECS: i64 = 30;
+/// The optional file in which `magpie index` reports its progress to readers.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+/// Derived from one generation of the library.
+#[derive(Debug)]
+pub struct LibraryFacts {
+    pub generation: u64,
+    /// The deepest folder holding every image; API folders are relative to it.
+    pub root: PathBuf,
+    pub facets: Facets,
+    pub images: u64,
+    pub failures: u64,
+}
+
+pub struct AppState {
+    pub(crate) library: Arc<LibrarySearch>,
+    pub(crate) config: ServerConfig,
+    pub(crate) metrics: Metrics,
+    facts: Mutex<Option<Arc<LibraryFacts>>>,
+}
+
+/// A counting semaphore for the blocking pool, one per process (every `AppState` over the same
+/// library shares the same usearch index, so the limit must be shared too).
+///
+/// Searches are CPU-bound (model runs, HNSW walks), so running more at once than there are cores
+/// only adds latency. It is also a correctness limit: usearch serves concurrent searches from a
+/// fixed pool of thread contexts (one per hardware thread unless the index reserved more), and a
+/// search finding none free fails with "Reserve capacity ahead of searches!".
+struct Permits {
+    available: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// Held while one search runs.
+pub(crate) struct Permit<'a>(&'a Permits);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.available.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+impl Permits {
+    fn new(count: usize) -> Self {
+        Self {
+            available: Mutex::new(count.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Permit<'_> {
+        let mut available = self.available.lock().unwrap_or_else(|p| p.into_inner());
+        while *available == 0 {
+            available = self
+                .freed
+                .wait(available)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        *available -= 1;
+        Permit(self)
+    }
+}
+
+impl AppState {
+    pub fn new(library: LibrarySearch, config: ServerConfig) -> Self {
+        Self::shared(Arc::new(library), config)
+    }
+
+    /// For a library that other code holds too (a load test indexing and serving in one process).
+    pub fn shared(library: Arc<LibrarySearch>, config: ServerConfig) -> Self {
+        Self {
+            library,
+            config,
+            metrics: Metrics::default(),
+            facts: Mutex::new(None),
+        }
+    }
+
+    /// Waits (on a blocking-pool thread) until fewer searches run than there are CPUs.
+    pub(crate) fn search_permit(&self) -> Permit<'static> {
+        static PERMITS: OnceLock<Permits> = OnceLock::new();
+        PERMITS
+            .get_or_init(|| {
+                Permits::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            })
+            .acquire()
+    }
+
+    pub fn library(&self) -> &LibrarySearch {
+        &self.library
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The facts of `index`'s generation: cached, or computed now (once, under the lock, so a
+    /// burst of requests after a commit does the work a single time).
+    pub(crate) fn facts(&self, index: &LibraryIndex) -> Arc<LibraryFacts> {
+        let generation = index.snapshot().generation;
+        let mut cached = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(facts) = cached.as_ref().filter(|f| f.generation == generation) {
+            return facts.clone();
+        }
+        let records = index.snapshot().all_records();
+        let root = present::common_root(&records);
+        let facts = Arc::new(LibraryFacts {
+            generation,
+            facets: present::facets(&records, &root),
+            images: index.snapshot().len(),
+            failures: self.library.reader().failures().len() as u64,
+            root,
+        });
+        *cached = Some(facts.clone());
+        facts
+    }
+
+    /// Indexing progress from the indexer's progress file, when one is running.
+    pub(crate) fn indexing(&self) -> Indexing {
+        read_progress(&self.library.reader().layout().root)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ProgressFile {
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    processed: u64,
+    #[serde(default)]
+    total: u64,
+    #[serde(default)]
+    images_per_sec: f64,
+    /// Unix seconds of the last update.
+    #[serde(default)]
+    updated_at: i64,
+}
+
+/// Reads `<library>/progress.json` (`{"active", "processed", "total", "images_per_sec",
+/// "updated_at"}`); absent, unreadable or stale means "not indexing".
+pub fn read_progress(library: &Path) -> Indexing {
+    let Some(progress) = std::fs::read(library.join(PROGRESS_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<ProgressFile>(&bytes).ok())
+    else {
+        return Indexing::default();
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if !progress.active || now - progress.updated_at > PROGRESS_STALE_AFTER_SECS {
+        return Indexing::default();
+    }
+    Indexing {
+        active: true,
+        processed: progress.processed.min(progress.total),
+        total: progress.total,
+        images_per_sec: if progress.images_per_sec.is_finite() {
+            progress.images_per_sec.max(0.0)
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_read_only_while_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!read_progress(dir.path()).active);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let write = |updated: u64| {
+            let text = format!(
+                r#"{{"active":true,"processed":5,"total":9,"images_per_sec":2.5,"updated_at":{updated}}}"#
+            );
+            std::fs::write(dir.path().join(PROGRESS_FILE), text).unwrap();
+        };
+        write(now);
+        let fresh = read_progress(dir.path());
+        assert!(fresh.active);
+        assert_eq!((fresh.processed, fresh.total), (5, 9));
+        write(now - 3600);
+        assert!(!read_progress(dir.path()).active);
+        std::fs::write(dir.path().join(PROGRESS_FILE), "not json").unwrap();
+        assert!(!read_progress(dir.path()).active);
+    }
+}
