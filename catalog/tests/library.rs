@@ -439,7 +439,9 @@ fn many_concurrent_searches_on_one_reader() {
                 barrier.wait();
                 let snapshot = reader.snapshot();
                 for q in 0..50 {
-                    let hits = snapshot.vector_search(&vector(t * 100 + q), 10, None).unwrap();
+                    let hits = snapshot
+                        .vector_search(&vector(t * 100 + q), 10, None)
+                        .unwrap();
                     assert_eq!(hits.len(), 10);
                 }
             })
