@@ -406,3 +406,55 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// `magpie watch` picks up a new photo and a deletion without being asked again.
+#[test]
+fn watch_keeps_the_library_current() {
+    let f = fixture();
+    let mut child = magpie(&f.home)
+        .arg("watch")
+        .arg("--library")
+        .arg(&f.library)
+        .arg("--model")
+        .arg(&f.model)
+        .args(["--settle-ms", "200"])
+        .arg(&f.photos)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Poll (bounded) until the library shows what we wait for; the watcher works in the
+    // background, so there is no event to join on.
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        for _ in 0..300 {
+            if check() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("watch: gave up waiting for {what}");
+    };
+    let images = || -> Option<u64> {
+        let out = magpie(&f.home)
+            .args(["library", "stats", "--json", "--library"])
+            .arg(&f.library)
+            .output()
+            .ok()?;
+        serde_json::from_slice::<Value>(&out.stdout).ok()?["images"].as_u64()
+    };
+    wait_for("the first index", &|| images() == Some(22));
+    save(
+        &colour_image(GREEN, 60, 60, 42),
+        &f.photos.join("new/fresh_green.png"),
+    );
+    wait_for("the new photo", &|| images() == Some(23));
+    let green = f.paths(&["--mode", "vector", "--limit", "10", "green"]);
+    assert!(
+        green.iter().any(|p| name(p) == "fresh_green.png"),
+        "{green:?}"
+    );
+    std::fs::remove_file(f.photos.join("2024/blue_1.jpg")).unwrap();
+    wait_for("the deletion", &|| images() == Some(22));
+    let _ = child.kill();
+    let _ = child.wait();
+}
