@@ -22,6 +22,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Replaces `path` with `bytes` (temp file + rename, so a reader never sees a torn file) without
+/// syncing; the caller makes it durable later with [`sync_files`].
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(CatalogError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(CatalogError::io(path))
+}
+
+/// Makes `files` (all below `root`) and their directory entries durable. On Linux one `syncfs`
+/// of the file system does it for any number of files; elsewhere each file and folder is synced.
+pub fn sync_files(root: &Path, files: &[std::path::PathBuf]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let dir = std::fs::File::open(root).map_err(CatalogError::io(root))?;
+        // SAFETY: `dir` is an open file descriptor for the duration of the call.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+        tracing::debug!(
+            "syncfs failed ({}); syncing files one by one",
+            std::io::Error::last_os_error()
+        );
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        std::fs::File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(CatalogError::io(file))?;
+        if let Some(parent) = file.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    for dir in dirs.iter().chain(std::iter::once(&root.to_path_buf())) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
 /// Size of everything below `path`, in bytes.
 pub fn dir_size(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
