@@ -258,14 +258,17 @@ pub fn index(
         unchanged = plan.unchanged,
         "planned"
     );
-    // One decode feeds the model input and the 1280 px preview: never decode below either.
-    let min_short_side = encoder
-        .preprocessor()
-        .min_short_side()
-        .max(options.pipeline.prepare.thumbnails.preview_long_side);
+    // One decode feeds the model input and both thumbnails: a DCT-scaled JPEG decode may go as
+    // small as the model's shortest side and the grid thumbnail's shortest side allow, as long as
+    // its longest side still covers the preview.
+    let thumbnails = &options.pipeline.prepare.thumbnails;
     let decoder = Arc::new(ModelDecoder {
         options: DecodeOptions {
-            min_short_side,
+            min_short_side: encoder
+                .preprocessor()
+                .min_short_side()
+                .max(thumbnails.grid_short_side),
+            min_long_side: thumbnails.preview_long_side,
             max_pixels: magpie_models::preprocess::DEFAULT_MAX_PIXELS,
         },
     });

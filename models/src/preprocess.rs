@@ -31,6 +31,9 @@ pub struct DecodeOptions {
     /// The smallest shortest side (after orientation) the caller can use; lets JPEGs be decoded at
     /// 1/2, 1/4 or 1/8 scale. `0` = full size.
     pub min_short_side: u32,
+    /// The smallest longest side the caller can use (e.g. a 1280 px preview), so a DCT-scaled
+    /// decode serves both the model input and the thumbnails. `0` = no constraint.
+    pub min_long_side: u32,
     /// Refuse images whose header declares more pixels than this.
     pub max_pixels: u64,
 }
@@ -39,6 +42,7 @@ impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
             min_short_side: 0,
+            min_long_side: 0,
             max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
@@ -136,8 +140,13 @@ pub fn decode_image_bytes(
     // JPEGs go through libjpeg-turbo, at full or DCT-reduced scale: it is the decoder Pillow
     // bundles, so full-size pixels match the reference exactly (zune-jpeg's IDCT differs by a
     // few levels), and it can skip most of the work when a smaller image will do.
-    let scale_denominator =
-        dct_scale_denominator(original_width.min(original_height), options.min_short_side);
+    let scale_denominator = dct_scale_denominator(
+        (
+            original_width.min(original_height),
+            original_width.max(original_height),
+        ),
+        (options.min_short_side, options.min_long_side),
+    );
     let fast = if format == ImageFormat::Jpeg {
         match decode_jpeg_scaled(bytes, scale_denominator) {
             Ok(rgb) => Some(rgb),
@@ -204,16 +213,17 @@ fn exif_orientation(raw: &[u8]) -> Option<u16> {
     u16::try_from(value).ok().filter(|v| (1..=8).contains(v))
 }
 
-/// The largest DCT reduction (1/2, 1/4, 1/8) that keeps the shortest side ≥ `min_short_side`,
-/// taken only when the image is at least twice that (otherwise the full decode is cheap anyway).
-fn dct_scale_denominator(short_side: u32, min_short_side: u32) -> u32 {
-    if min_short_side == 0 {
+/// The largest DCT reduction (1/2, 1/4, 1/8) that keeps the shortest side ≥ `min_short` and the
+/// longest side ≥ `min_long`, taken only when the image is at least twice that (otherwise the
+/// full decode is cheap anyway). No `min_short` means full size.
+fn dct_scale_denominator((short, long): (u32, u32), (min_short, min_long): (u32, u32)) -> u32 {
+    if min_short == 0 {
         return 1;
     }
     let mut best = 1;
     for denominator in [2u32, 4, 8] {
         // libjpeg-turbo rounds scaled sizes up.
-        if short_side.div_ceil(denominator) >= min_short_side {
+        if short.div_ceil(denominator) >= min_short && long.div_ceil(denominator) >= min_long {
             best = denominator;
         }
     }
@@ -358,6 +368,7 @@ impl Preprocessor {
     /// Decodes a file at the smallest useful scale and preprocesses it.
     pub fn preprocess_file(&self, path: &Path) -> Result<Vec<f32>> {
         let options = DecodeOptions {
+            min_long_side: 0,
             min_short_side: self.min_short_side(),
             ..DecodeOptions::default()
         };
