@@ -66,7 +66,8 @@ pub struct LibrarySearch {
 impl LibrarySearch {
     /// Opens the library at `library_dir` and the model `spec`, checking that the library was
     /// built with that model. Text embeddings are cached in memory and in the library's
-    /// `cache/text/` folder (readers may not write sled, which belongs to the writer).
+    /// `cache/text/` folder (readers may not write sled, which belongs to the writer). The image
+    /// tower (hundreds of MB for ViT-B/32) is loaded on the first image query, not before.
     pub fn open(
         library_dir: &Path,
         spec: &ModelSpec,
@@ -83,7 +84,6 @@ impl LibrarySearch {
             text.dim(),
             &checksum,
         )?;
-        let image = ImageEncoder::open(spec, session)?;
         let key = model_key(&checksum);
         let store = FileEmbeddingStore::new(library_dir.join("cache").join("text"));
         let cache = Arc::new(EmbeddingCache::new(
@@ -95,7 +95,7 @@ impl LibrarySearch {
                 encoder: text,
                 key: key.clone(),
             }),
-            Some(Arc::new(ModelImageEmbedder { encoder: image })),
+            Some(Arc::new(ModelImageEmbedder::lazy(spec, session))),
             cache,
             config,
         );
@@ -297,14 +297,39 @@ impl TextEmbedder for ModelTextEmbedder {
     }
 }
 
-/// The ONNX image tower (decoding, EXIF orientation and preprocessing as at index time).
+/// The ONNX image tower (decoding, EXIF orientation and preprocessing as at index time), opened
+/// on first use: text-only searching never pays for it.
 pub struct ModelImageEmbedder {
-    pub encoder: ImageEncoder,
+    spec: ModelSpec,
+    session: SessionConfig,
+    encoder: std::sync::OnceLock<Result<ImageEncoder, String>>,
+}
+
+impl ModelImageEmbedder {
+    pub fn lazy(spec: &ModelSpec, session: &SessionConfig) -> Self {
+        Self {
+            spec: spec.clone(),
+            session: session.clone(),
+            encoder: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn new(encoder: ImageEncoder, spec: &ModelSpec, session: &SessionConfig) -> Self {
+        let this = Self::lazy(spec, session);
+        let _ = this.encoder.set(Ok(encoder));
+        this
+    }
 }
 
 impl ImageEmbedder for ModelImageEmbedder {
     fn embed_image_file(&self, path: &Path) -> Result<Vec<f32>, BackendError> {
-        Ok(self.encoder.embed_image_file(path)?)
+        let encoder = self.encoder.get_or_init(|| {
+            ImageEncoder::open(&self.spec, &self.session).map_err(|e| e.to_string())
+        });
+        match encoder {
+            Ok(encoder) => Ok(encoder.embed_image_file(path)?),
+            Err(reason) => Err(format!("the image model cannot be loaded: {reason}").into()),
+        }
     }
 }
 
