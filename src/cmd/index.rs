@@ -461,9 +461,8 @@ pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
     let cancel = cancel_on_ctrl_c();
     let inner = &args.index.inner;
     let mut prepared = prepare(inner, ctx)?;
-    let summary = run_once(&mut prepared, &cancel, inner.json)?;
-    report(&summary, &prepared.library, inner.json)?;
-
+    // Watch first, index second: a file that appears while the first run is under way then
+    // queues an event and gets a second run, instead of falling between crawl and watch.
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);
@@ -474,6 +473,8 @@ pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
             .watch(root, RecursiveMode::Recursive)
             .with_context(|| format!("cannot watch {}", root.display()))?;
     }
+    let summary = run_once(&mut prepared, &cancel, inner.json)?;
+    report(&summary, &prepared.library, inner.json)?;
     eprintln!(
         "watching {} folder(s) for changes (Ctrl-C to stop)",
         prepared.roots.len()
