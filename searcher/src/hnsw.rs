@@ -1,5 +1,5 @@
-//! HNSW parameters for the library's usearch index, measured by this crate's recall test
-//! (`tests/hnsw_recall.rs`) so the catalog can build its index with the same values.
+//! HNSW parameters of the library's usearch index (defined by the catalog, which builds it), and
+//! the thresholds for exact scans; measured by this crate's recall test (`tests/hnsw_recall.rs`).
 //!
 //! usearch's names: `connectivity` is HNSW's M (edges per node), `expansion_add` is
 //! efConstruction, `expansion_search` is ef. A search explores `max(k, expansion_search)`
@@ -12,12 +12,9 @@
 //! cluster and behave like far lower-dimensional data), so ef 4096 is a conservative default;
 //! a query costs a few milliseconds per thousand ef on 100k vectors.
 
-/// Edges per node (M).
-pub const CONNECTIVITY: usize = 16;
-/// Candidate list while inserting (efConstruction).
-pub const EXPANSION_ADD: usize = 128;
-/// Candidate list while searching (ef).
-pub const EXPANSION_SEARCH: usize = 4096;
+/// Edges per node (M), candidate list while inserting (efConstruction) and while searching (ef):
+/// the catalog's, so the recall test measures what the library really does.
+pub use magpie_catalog::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH};
 
 /// Allowed sets smaller than this are ranked by an exact scan instead of a filtered graph walk:
 /// a walk that rejects most nodes can miss results, while scoring 2,000 vectors costs ~1 ms.
