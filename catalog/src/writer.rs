@@ -77,6 +77,9 @@ pub struct Stats {
     pub bytes_total: u64,
 }
 
+/// Vectors inserted at a time by `rebuild_vectors`.
+const REBUILD_CHUNK: usize = 50_000;
+
 /// What incremental planning needs of one record: path, size, mtime (ns), content hash, id.
 pub type KnownFileRow = (PathBuf, u64, i64, String, ImageId);
 
@@ -302,12 +305,19 @@ impl Writer {
     fn rebuild_vectors(&mut self) -> Result<()> {
         let quantization = self.vectors.quantization();
         let mut vectors = VectorIndex::new(&self.layout.root, self.model.dim, quantization)?;
+        // In bounded chunks, so a million f32 vectors never sit in memory at once.
+        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         for item in self.db.scan_prefix(keys::EMBEDDING) {
             let (key, value) = item.map_err(CatalogError::sled(self.db_path()))?;
             let id =
                 u64::from_be_bytes(key[keys::EMBEDDING.len()..].try_into().unwrap_or_default());
-            vectors.upsert(id, &from_f16_bytes(&value))?;
+            chunk.push((id, from_f16_bytes(&value)));
+            if chunk.len() == REBUILD_CHUNK {
+                vectors.upsert_many(&chunk)?;
+                chunk.clear();
+            }
         }
+        vectors.upsert_many(&chunk)?;
         vectors.save(&self.layout.root, self.generation)?;
         self.vectors = vectors;
         Ok(())
@@ -553,12 +563,20 @@ impl Writer {
         }
         self.text_writer.commit(generation)?;
 
+        // Only each image's last operation in this commit matters; upserts then go in parallel.
+        let mut last: std::collections::HashMap<ImageId, Option<Vec<f32>>> = Default::default();
         for (id, vector) in vector_ops {
+            last.insert(id, vector);
+        }
+        let mut upserts = Vec::with_capacity(last.len());
+        for (id, vector) in last {
             match vector {
-                Some(v) => self.vectors.upsert(id, &v)?,
+                Some(v) => upserts.push((id, v)),
                 None => self.vectors.remove(id)?,
             }
         }
+        upserts.sort_unstable_by_key(|(id, _)| *id);
+        self.vectors.upsert_many(&upserts)?;
         self.vectors.save(&self.layout.root, generation)?;
         if failures_changed {
             let failures = self.failures()?;

@@ -451,3 +451,32 @@ fn many_concurrent_searches_on_one_reader() {
         t.join().expect("a search failed");
     }
 }
+
+/// A large commit (inserted on all cores) and a rebuild from sled both give an index in which
+/// every image is its own nearest neighbour.
+#[test]
+fn large_commits_and_rebuilds_index_every_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
+    let ids: Vec<u64> = (0..3000).map(|_| w.allocate_id()).collect();
+    let changes = ids
+        .iter()
+        .map(|&id| Change::Upsert {
+            record: record(id, &format!("{id}.jpg")),
+            embedding: vector(id),
+        })
+        .collect();
+    w.commit(changes).unwrap();
+    let check = |w: &Writer| {
+        let report = w.verify().unwrap();
+        assert!(report.ok && report.vectors == 3000, "{report:?}");
+        let snapshot = Reader::open(dir.path()).unwrap().snapshot();
+        for &id in ids.iter().step_by(7) {
+            let best = snapshot.vector_search(&vector(id), 1, None).unwrap();
+            assert_eq!(best[0].0, id, "image {id} is not its own nearest neighbour");
+        }
+    };
+    check(&w);
+    w.rebuild().unwrap();
+    check(&w);
+}
