@@ -8,12 +8,42 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use clap::Args;
 use magpie_models::ModelSpec;
 use magpie_searcher::{LibrarySearch, SearcherConfig};
 use serde::{Deserialize, Serialize};
 
 use super::models::{resolve_model, session_config, start_runtime};
 use super::Context;
+
+/// `--library`, `--model`, `--device`: which library, and which model and device to open it with
+/// (shared by every command that embeds for a library).
+#[derive(Debug, Clone, Default, Args)]
+pub struct LibraryTarget {
+    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
+    /// $XDG_DATA_HOME/magpie/library).
+    #[arg(long)]
+    pub library: Option<PathBuf>,
+    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
+    /// model the library was built with).
+    #[arg(long, env = "MAGPIE_MODEL")]
+    pub model: Option<String>,
+    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+impl LibraryTarget {
+    /// Opens the library and its model for searching.
+    pub fn open_search(&self, ctx: &Context) -> anyhow::Result<LibrarySearch> {
+        open_search(
+            ctx,
+            self.library.as_deref(),
+            self.model.as_deref(),
+            self.device.as_deref(),
+        )
+    }
+}
 
 /// The library directory to use.
 pub fn library_dir(ctx: &Context, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {

@@ -20,23 +20,14 @@ use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
 use magpie_models::{ImageEncoder, ModelSpec};
 use serde::Serialize;
 
-use super::common::{library_dir, model_for_library, record_model_source};
+use super::common::{library_dir, model_for_library, record_model_source, LibraryTarget};
 use super::models::{session_config, start_runtime};
 use super::Context;
 
 #[derive(Debug, Clone, Args)]
 pub struct IndexArgs {
-    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
-    /// $XDG_DATA_HOME/magpie/library).
-    #[arg(long)]
-    pub library: Option<PathBuf>,
-    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
-    /// model the library was built with).
-    #[arg(long, env = "MAGPIE_MODEL")]
-    pub model: Option<String>,
-    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
-    #[arg(long)]
-    pub device: Option<String>,
+    #[command(flatten)]
+    pub target: LibraryTarget,
     /// Follow symbolic links (loops are detected and reported).
     #[arg(long)]
     pub follow_links: bool,
@@ -68,18 +59,12 @@ pub struct IndexArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
+    /// The same options as `index`, and its paths.
     #[command(flatten)]
-    pub index: WatchIndexArgs,
+    pub index: IndexArgs,
     /// How long the file system must be quiet before a change is indexed (milliseconds).
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
-}
-
-/// `magpie watch` takes the same options as `index`, and its paths.
-#[derive(Debug, Args)]
-pub struct WatchIndexArgs {
-    #[command(flatten)]
-    pub inner: IndexArgs,
 }
 
 /// The library and the opened image tower of one index run.
@@ -93,10 +78,11 @@ struct Prepared {
 }
 
 fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
-    let library = library_dir(ctx, args.library.as_deref())?;
+    let target = &args.target;
+    let library = library_dir(ctx, target.library.as_deref())?;
     start_runtime(ctx)?;
-    let spec = model_for_library(ctx, args.model.as_deref(), &library)?;
-    let session = session_config(ctx, args.device.as_deref(), &spec)?;
+    let spec = model_for_library(ctx, target.model.as_deref(), &library)?;
+    let session = session_config(ctx, target.device.as_deref(), &spec)?;
     let encoder = ImageEncoder::open(&spec, &session)?;
     tracing::info!(
         model = %spec.name,
@@ -282,9 +268,11 @@ pub fn reembed(
         None
     } else {
         let args = IndexArgs {
-            library: Some(staging.clone()),
-            model: Some(model.to_string()),
-            device: device.map(str::to_string),
+            target: LibraryTarget {
+                library: Some(staging.clone()),
+                model: Some(model.to_string()),
+                device: device.map(str::to_string),
+            },
             follow_links: false,
             hidden: true,
             include: Vec::new(),
@@ -459,7 +447,7 @@ pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
     use notify::{RecursiveMode, Watcher as _};
 
     let cancel = cancel_on_ctrl_c();
-    let inner = &args.index.inner;
+    let inner = &args.index;
     let mut prepared = prepare(inner, ctx)?;
     // Watch first, index second: a file that appears while the first run is under way then
     // queues an event and gets a second run, instead of falling between crawl and watch.

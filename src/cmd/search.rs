@@ -17,29 +17,13 @@ use magpie_searcher::{
 };
 use serde::Serialize;
 
-use super::common::{format_date, library_dir, open_search, print_json};
+use super::common::{format_date, library_dir, print_json, LibraryTarget};
 use super::Context;
-
-/// Options of every command that opens a library with its model.
-#[derive(Debug, Clone, Args)]
-pub struct SearchTarget {
-    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
-    /// $XDG_DATA_HOME/magpie/library).
-    #[arg(long)]
-    pub library: Option<PathBuf>,
-    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
-    /// model the library was indexed with).
-    #[arg(long, env = "MAGPIE_MODEL")]
-    pub model: Option<String>,
-    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
-    #[arg(long)]
-    pub device: Option<String>,
-}
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     #[command(flatten)]
-    pub target: SearchTarget,
+    pub target: LibraryTarget,
     /// Find images like this file (need not be in the library; repeatable). A weight may be
     /// given as `WEIGHT:FILE`, e.g. `-1:night.jpg`.
     #[arg(long = "image", value_name = "FILE")]
@@ -162,13 +146,7 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     if request.terms()?.is_empty() && request.filters.is_empty() {
         anyhow::bail!("empty query: give words to search for, --image FILE or --like ID");
     }
-    let target = &args.target;
-    let library = open_search(
-        ctx,
-        target.library.as_deref(),
-        target.model.as_deref(),
-        target.device.as_deref(),
-    )?;
+    let library = args.target.open_search(ctx)?;
     let index = library.index();
     let response = library.searcher().search(&index, &request)?;
     let hits: Vec<HitOutput> = response
@@ -227,7 +205,7 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct TagArgs {
     #[command(flatten)]
-    pub target: SearchTarget,
+    pub target: LibraryTarget,
     /// Comma-separated labels, e.g. "dog,cat,beach,document,screenshot".
     #[arg(long)]
     pub labels: String,
@@ -253,13 +231,7 @@ pub fn tag(args: TagArgs, ctx: &Context) -> anyhow::Result<()> {
         threshold: args.threshold,
         min_cosine: args.min_cosine,
     };
-    let target = &args.target;
-    let library = open_search(
-        ctx,
-        target.library.as_deref(),
-        target.model.as_deref(),
-        target.device.as_deref(),
-    )?;
+    let library = args.target.open_search(ctx)?;
     let tagged = library.tags(&labels, &rule)?;
     if args.json {
         print_json(&tagged)?;
@@ -280,7 +252,7 @@ pub fn tag(args: TagArgs, ctx: &Context) -> anyhow::Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    let dir = library_dir(ctx, target.library.as_deref())?;
+    let dir = library_dir(ctx, args.target.library.as_deref())?;
     let mut writer = Writer::open_existing(&dir)?;
     let lower: Vec<String> = labels.iter().map(|l| l.to_lowercase()).collect();
     let mut changes = Vec::new();

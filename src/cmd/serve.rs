@@ -4,27 +4,16 @@
 //! reader and switches to each newly committed generation on the next request. Loopback only by
 //! default; any other address needs a token (`--token`, `MAGPIE_TOKEN` or the config's `token`).
 
-use std::path::PathBuf;
-
 use clap::Args;
 use magpie_web::{AppState, ServerConfig, DEFAULT_BIND};
 
-use super::common::open_search;
+use super::common::LibraryTarget;
 use super::Context;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
-    /// $XDG_DATA_HOME/magpie/library).
-    #[arg(long)]
-    pub library: Option<PathBuf>,
-    /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
-    /// model the library was indexed with).
-    #[arg(long, env = "MAGPIE_MODEL")]
-    pub model: Option<String>,
-    /// Device: auto, cpu, cuda[:N], tensorrt[:N].
-    #[arg(long)]
-    pub device: Option<String>,
+    #[command(flatten)]
+    pub target: LibraryTarget,
     /// Address to listen on. Anything but loopback requires a token.
     #[arg(long, default_value = DEFAULT_BIND)]
     pub bind: String,
@@ -41,12 +30,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     // Refuse an exposed bind without a token before spending time loading the model.
     config.validate()?;
-    let search = open_search(
-        ctx,
-        args.library.as_deref(),
-        args.model.as_deref(),
-        args.device.as_deref(),
-    )?;
+    let search = args.target.open_search(ctx)?;
     let has_token = config.token.is_some();
     let state = AppState::new(search, config);
     magpie_web::run(state, |addrs| {
