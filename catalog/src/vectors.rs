@@ -91,8 +91,8 @@ pub struct VectorIndex {
     quantization: Quantization,
 }
 
-/// Below this many vectors per thread, a parallel insert is not worth its threads.
-const PARALLEL_ADD_MIN_CHUNK: usize = 256;
+/// Below this many vectors per thread, a parallel insert or check is not worth its threads.
+const PARALLEL_MIN_CHUNK: usize = 256;
 
 /// Concurrent searches one index supports (see [`VectorIndex::open`]).
 pub const MIN_SEARCH_SLOTS: usize = 64;
@@ -212,38 +212,61 @@ impl VectorIndex {
                 .reserve_capacity_and_threads(grow, search_slots())
                 .map_err(|e| self.err(e))?;
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = cores.min(items.len() / PARALLEL_ADD_MIN_CHUNK).max(1);
         let index = &self.index;
-        let add_all = |chunk: &[(ImageId, Vec<f32>)]| -> std::result::Result<(), String> {
-            for (id, v) in chunk {
-                index.add(*id, v.as_slice()).map_err(|e| e.to_string())?;
+        on_all_cores(items, |(id, v)| {
+            index.add(*id, v.as_slice()).map_err(|e| e.to_string())
+        })
+        .map_err(|e| self.err(e))?;
+        self.relink_unreachable(items)
+    }
+
+    /// Re-inserts, one at a time, every vector of `items` that a search cannot reach.
+    ///
+    /// usearch 2.26's concurrent `add` can leave a node stored (`contains` is true) but with no
+    /// path to it from the entry point (unum-cloud/USearch#735, unfixed in 2.26): about one
+    /// large parallel insert in three here stranded at least one image, which then no query
+    /// could ever return. A self-search at the insert beam finds each stranded node; removing
+    /// and re-adding it alone links it like a serial insert would. The check is a search per
+    /// vector on all cores, cheaper than the parallel insert it guards.
+    fn relink_unreachable(&mut self, items: &[(ImageId, Vec<f32>)]) -> Result<()> {
+        self.index.change_expansion_search(EXPANSION_ADD);
+        let outcome = self.relink_at_insert_beam(items);
+        self.index.change_expansion_search(EXPANSION_SEARCH);
+        outcome
+    }
+
+    fn relink_at_insert_beam(&mut self, items: &[(ImageId, Vec<f32>)]) -> Result<()> {
+        let stranded = std::sync::Mutex::new(Vec::new());
+        let index = &self.index;
+        on_all_cores(items, |(id, v)| {
+            if !finds_itself(index, *id, v)? {
+                stranded.lock().unwrap_or_else(|e| e.into_inner()).push(*id);
             }
             Ok(())
-        };
-        let outcome = if threads == 1 {
-            add_all(items)
-        } else {
-            let chunk = items.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = items
-                    .chunks(chunk)
-                    .map(|c| scope.spawn(move || add_all(c)))
-                    .collect();
-                // Join every thread before reporting, so none outlives a failed sibling.
-                let results: Vec<_> = workers
-                    .into_iter()
-                    .map(|w| {
-                        w.join()
-                            .unwrap_or_else(|_| Err("an insert thread panicked".into()))
-                    })
-                    .collect();
-                results
-                    .into_iter()
-                    .collect::<std::result::Result<(), String>>()
-            })
-        };
-        outcome.map_err(|e| self.err(e))
+        })
+        .map_err(|e| self.err(e))?;
+        let stranded = stranded.into_inner().unwrap_or_else(|e| e.into_inner());
+        if stranded.is_empty() {
+            return Ok(());
+        }
+        let by_id: std::collections::HashMap<ImageId, &[f32]> =
+            items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+        let mut still = 0;
+        for id in &stranded {
+            let v = by_id[id];
+            self.index.remove(*id).map_err(|e| self.err(e))?;
+            self.index.add(*id, v).map_err(|e| self.err(e))?;
+            if !finds_itself(&self.index, *id, v).map_err(|e| self.err(e))? {
+                still += 1;
+            }
+        }
+        tracing::debug!(
+            index = %self.path.display(),
+            relinked = stranded.len(),
+            still_unreached = still,
+            "re-inserted vectors a parallel insert left unreachable"
+        );
+        Ok(())
     }
 
     pub fn remove(&mut self, id: ImageId) -> Result<()> {
@@ -329,3 +352,52 @@ impl VectorIndex {
         Ok(())
     }
 }
+
+/// Runs `each` over `items` on all cores (in contiguous chunks), or on this thread when there
+/// are too few items to be worth threads; the first error wins, after every thread has ended.
+fn on_all_cores<T: Sync>(
+    items: &[T],
+    each: impl Fn(&T) -> std::result::Result<(), String> + Sync,
+) -> std::result::Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / PARALLEL_MIN_CHUNK).max(1);
+    let run = |chunk: &[T]| chunk.iter().try_for_each(&each);
+    if threads == 1 {
+        return run(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || run(c)))
+            .collect();
+        // Join every thread before reporting, so none outlives a failed sibling.
+        let results: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("an index thread panicked".into()))
+            })
+            .collect();
+        results.into_iter().collect()
+    })
+}
+
+/// How many neighbours a self-search asks for: enough that a few exact duplicates (the same
+/// photo at two paths has one embedding) do not hide the image itself.
+const SELF_CHECK_K: usize = 8;
+
+/// Whether a search for `v` reaches `id`. When the search returns only exact duplicates of `v`,
+/// which of them come first is arbitrary, so that counts as reached too.
+fn finds_itself(index: &Index, id: ImageId, v: &[f32]) -> std::result::Result<bool, String> {
+    let hits = index.search(v, SELF_CHECK_K).map_err(|e| e.to_string())?;
+    let all_duplicates = hits.keys.len() == SELF_CHECK_K
+        && hits
+            .distances
+            .last()
+            .is_some_and(|&d| d <= DUPLICATE_DISTANCE);
+    Ok(hits.keys.contains(&id) || all_duplicates)
+}
+
+/// Cosine distance below which two stored vectors are the same embedding (f16/i8 rounding).
+const DUPLICATE_DISTANCE: f32 = 1e-3;

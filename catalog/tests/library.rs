@@ -471,7 +471,7 @@ fn large_commits_and_rebuilds_index_every_vector() {
         let report = w.verify().unwrap();
         assert!(report.ok && report.vectors == 3000, "{report:?}");
         let snapshot = Reader::open(dir.path()).unwrap().snapshot();
-        for &id in ids.iter().step_by(7) {
+        for &id in &ids {
             let best = snapshot.vector_search(&vector(id), 1, None).unwrap();
             assert_eq!(best[0].0, id, "image {id} is not its own nearest neighbour");
         }
