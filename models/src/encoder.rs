@@ -307,6 +307,8 @@ pub struct TextEncoder {
     provider: ProviderReport,
     dim: usize,
     batch_limit: Option<usize>,
+    /// Whether rows are cut after their last end-of-text before the run (see [`Self::trims_padding`]).
+    trim_padding: bool,
 }
 
 impl TextEncoder {
@@ -343,11 +345,11 @@ impl TextEncoder {
             ));
         }
         let ids_dims = outlet_dims(ids_input);
-        if let Some(length) = ids_dims
+        let fixed_length = ids_dims
             .get(1)
             .and_then(|d| usize::try_from(*d).ok())
-            .filter(|d| *d > 0)
-        {
+            .filter(|d| *d > 0);
+        if let Some(length) = fixed_length {
             if length != spec.context_length {
                 return Err(Error::model_dir(
                     &spec.file,
@@ -384,12 +386,17 @@ impl TextEncoder {
             provider,
             dim: static_dim.unwrap_or(0),
             batch_limit,
+            trim_padding: false,
         };
         if static_dim.is_none() {
             let probe = encoder.tokenizer.encode("")?;
             encoder.dim = encoder.run_batch(&[probe])?.first().map_or(0, Vec::len);
         }
-        tracing::debug!(file = %encoder.spec.file.display(), dim = encoder.dim, provider = %encoder.provider, "text tower ready");
+        if fixed_length.is_none() {
+            encoder.trim_padding = encoder.trimming_changes_nothing()?;
+        }
+        tracing::debug!(file = %encoder.spec.file.display(), dim = encoder.dim, provider = %encoder.provider,
+            trims_padding = encoder.trim_padding, "text tower ready");
         Ok(encoder)
     }
 
@@ -407,6 +414,49 @@ impl TextEncoder {
 
     pub fn spec(&self) -> &TextTowerSpec {
         &self.spec
+    }
+
+    /// Whether short texts run with their padding cut off.
+    ///
+    /// CLIP's text transformer is causal and pools at end-of-text, so the tokens after it cannot
+    /// change the embedding, yet at 77 positions they are most of the work: "a photo of a cat" is
+    /// 7 real tokens. When the model takes a variable number of tokens (Hugging Face / Xenova
+    /// exports do) and a probe text embeds the same both ways, each batch runs only up to its
+    /// longest text. A model whose padding does matter (not causal, or pooling over all
+    /// positions) fails the probe and keeps the full context length.
+    pub fn trims_padding(&self) -> bool {
+        self.trim_padding
+    }
+
+    /// Runs every batch at the full context length from now on (for comparisons and benchmarks).
+    pub fn disable_padding_trim(&mut self) {
+        self.trim_padding = false;
+    }
+
+    /// Embeds a probe text with and without its padding; the same vector (to f32 rounding, 1e-5)
+    /// means trimming is safe for this model.
+    fn trimming_changes_nothing(&mut self) -> Result<bool> {
+        let probe = self.tokenizer.encode("a photo of a small cat on a sofa")?;
+        self.trim_padding = false;
+        let full = self.run_batch(std::slice::from_ref(&probe))?;
+        self.trim_padding = true;
+        // A model that rejects the shorter input simply cannot be trimmed.
+        let trimmed = match self.run_batch(std::slice::from_ref(&probe)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(file = %self.spec.file.display(), "padding cannot be trimmed: {e}");
+                self.trim_padding = false;
+                return Ok(false);
+            }
+        };
+        self.trim_padding = false;
+        let same = match (full.first(), trimmed.first()) {
+            (Some(a), Some(b)) if a.len() == b.len() => {
+                a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5)
+            }
+            _ => false,
+        };
+        Ok(same)
     }
 
     /// Tokenizes and embeds texts.
@@ -445,10 +495,22 @@ impl TextEncoder {
             path: self.spec.file.clone(),
             reason,
         };
-        let shape = vec![rows.len() as i64, self.spec.context_length as i64];
+        // Real tokens are everything up to and including the first end-of-text; the rest is
+        // padding (which may use the same id as end-of-text, so position decides, not value).
+        let real_length = |row: &[u32]| {
+            row.iter()
+                .position(|id| *id == self.spec.eot_id)
+                .map_or(row.len(), |p| p + 1)
+        };
+        let length = if self.trim_padding {
+            rows.iter().map(|row| real_length(row)).max().unwrap_or(1)
+        } else {
+            self.spec.context_length
+        };
+        let shape = vec![rows.len() as i64, length as i64];
         let ids: Vec<i64> = rows
             .iter()
-            .flat_map(|row| row.iter().map(|id| i64::from(*id)))
+            .flat_map(|row| row[..length].iter().map(|id| i64::from(*id)))
             .collect();
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(2);
         let ids_value: SessionInputValue<'_> = match self.ids_type {
@@ -471,16 +533,11 @@ impl TextEncoder {
         };
         inputs.push((Cow::from(self.spec.input_ids.as_str()), ids_value));
         if let Some(mask_name) = &self.attention_mask {
-            // Real tokens are everything up to and including the first end-of-text; the rest is
-            // padding (which may use the same id as end-of-text, so position decides, not value).
             let mask: Vec<i64> = rows
                 .iter()
                 .flat_map(|row| {
-                    let length = row
-                        .iter()
-                        .position(|id| *id == self.spec.eot_id)
-                        .map_or(row.len(), |p| p + 1);
-                    (0..row.len()).map(move |i| i64::from(i < length))
+                    let real = real_length(row);
+                    (0..length).map(move |i| i64::from(i < real))
                 })
                 .collect();
             let mask_value: SessionInputValue<'_> = match self.ids_type {

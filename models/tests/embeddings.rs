@@ -183,6 +183,41 @@ fn tiny_hf_matches_python() {
     check_model("tiny-hf");
 }
 
+/// The Hugging Face layout's text tower takes a variable number of tokens and is causal, so
+/// Magpie runs each batch only up to its longest text; the fixed-length (Immich) and
+/// padding-summing (colour) towers keep all 77. Either way the embeddings are the same.
+#[test]
+fn padding_is_trimmed_only_where_it_changes_nothing() {
+    common::init_runtime();
+    let mut texts: Vec<String> = TEXTS.iter().map(|t| t.to_string()).collect();
+    texts.push("word ".repeat(200)); // longer than the context: truncated, nothing to trim
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (name, trims) in [("tiny-hf", true), ("tiny-immich", false), ("colour", false)] {
+        let spec = ModelSpec::load(&common::test_model(name)).expect("loads");
+        let model = ClipModel::open(&spec, &common::cpu()).expect("opens");
+        assert_eq!(model.text.trims_padding(), trims, "{name}");
+        let mut full = magpie_models::TextEncoder::open(&spec, &common::cpu()).expect("opens");
+        full.disable_padding_trim();
+        // In one batch (trimmed to its longest row) and one text at a time (each to its own).
+        let batched = model.text.embed_texts(&texts).expect("embeds");
+        let reference = full.embed_texts(&texts).expect("embeds");
+        for (i, text) in texts.iter().enumerate() {
+            let alone = model.text.embed_texts(&[text]).expect("embeds");
+            for (label, ours) in [("batched", &batched[i]), ("alone", &alone[0])] {
+                let worst = ours
+                    .iter()
+                    .zip(&reference[i])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst <= 1e-5,
+                    "{name}, {label}, {text:?}: differs by {worst}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn tiny_immich_matches_python() {
     check_model("tiny-immich");
