@@ -6,6 +6,7 @@
 //!                   [--batch 100000] [--seed 1]
 //! querybench query  --library DIR --model DIR [--distinct 100] [--repeats 3]
 //! querybench recall --library DIR [--queries 100] [--k 10] [--threads N]
+//! querybench text   --model DIR [--distinct 100]
 //! ```
 //!
 //! - `build` commits records with embeddings through `magpie_catalog::Writer` in large batches
@@ -18,6 +19,9 @@
 //!   queries again (text-embedding cache hits), and reports p50/p99 and VmRSS/VmHWM.
 //! - `recall` compares HNSW top-k (`Snapshot::vector_search`) with an exact scan over the same
 //!   vectors (regenerated, f32), for random unit queries, and times the bare vector search.
+//! - `text` times the text encoding of `query`'s distinct queries (the prompt ensemble for short
+//!   ones, as the searcher sends it: one batch) with the padding trimmed, as Magpie runs, and at
+//!   the full 77 tokens, alternating query by query, and checks both give the same embeddings.
 //!
 //! Each prints one JSON object on stdout.
 
@@ -28,8 +32,8 @@ use magpie_bench::{dir_size, memory, start_runtime, unit_vector, Args, SplitMix6
 use magpie_catalog::{
     Change, ExifFields, ImageRecord, ModelIdentity, Quantization, Reader, Writer, WriterOptions,
 };
-use magpie_models::{ModelSpec, SessionConfig};
-use magpie_searcher::{LibrarySearch, SearchRequest, SearcherConfig};
+use magpie_models::{ModelSpec, SessionConfig, TextEncoder};
+use magpie_searcher::{LibrarySearch, PromptEnsemble, SearchRequest, SearcherConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -74,9 +78,10 @@ fn main() {
         Some("build") => build(&args),
         Some("query") => query(&args),
         Some("recall") => recall(&args),
+        Some("text") => text(&args),
         _ => {
             eprintln!(
-                "usage: querybench build|query|recall --library DIR ... (see the module docs)"
+                "usage: querybench build|query|recall|text --library DIR ... (see the module docs)"
             );
             std::process::exit(2);
         }
@@ -388,6 +393,81 @@ fn query(args: &Args) {
             "rss_per_image_after_queries": per_image(after_cached.vm_rss),
             "hwm_per_image": per_image(after_cached.vm_hwm),
         },
+    });
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+}
+
+fn text(args: &Args) {
+    let model_dir = PathBuf::from(args.require("model"));
+    let distinct: usize = args.number("distinct", 100);
+    start_runtime();
+    let spec = ModelSpec::load(&model_dir).unwrap_or_else(|e| panic!("model: {e}"));
+    let open = || {
+        TextEncoder::open(&spec, &SessionConfig::default())
+            .unwrap_or_else(|e| panic!("text tower: {e}"))
+    };
+    let trimmed = open();
+    let mut full = open();
+    full.disable_padding_trim();
+    let ensemble = PromptEnsemble::default();
+    let (short, long) = query_texts(distinct);
+    let batches: Vec<Vec<String>> = short
+        .iter()
+        .zip(&long)
+        .flat_map(|(s, l)| [s, l])
+        .map(|q| {
+            if PromptEnsemble::applies_to(q) {
+                ensemble.expand(q)
+            } else {
+                vec![q.clone()]
+            }
+        })
+        .collect();
+    let time = |encoder: &TextEncoder, texts: &[&str]| {
+        let started = Instant::now();
+        let rows = encoder
+            .embed_texts(texts)
+            .unwrap_or_else(|e| panic!("embed: {e}"));
+        (started.elapsed(), rows)
+    };
+    time(&trimmed, &["warm up"]);
+    time(&full, &["warm up"]);
+    let (mut trimmed_short, mut trimmed_long, mut full_short, mut full_long) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut worst_difference = 0f32;
+    for texts in &batches {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (t, ours) = time(&trimmed, &texts);
+        let (f, reference) = time(&full, &texts);
+        let (trimmed_times, full_times) = if texts.len() > 1 {
+            (&mut trimmed_short, &mut full_short)
+        } else {
+            (&mut trimmed_long, &mut full_long)
+        };
+        trimmed_times.push(t);
+        full_times.push(f);
+        for (a, b) in ours.iter().flatten().zip(reference.iter().flatten()) {
+            worst_difference = worst_difference.max((a - b).abs());
+        }
+    }
+    let ratio = |full: &[Duration], trimmed: &[Duration]| {
+        Stats::of(full).p50_ms / Stats::of(trimmed).p50_ms
+    };
+    let report = json!({
+        "bench": "text",
+        "model": model_dir,
+        "trims_padding": trimmed.trims_padding(),
+        "short_ensemble_batches": short.len(),
+        "prompts_per_short_query": ensemble.templates.len(),
+        "long_single_texts": long.len(),
+        "trimmed_short": Stats::of(&trimmed_short),
+        "full_short": Stats::of(&full_short),
+        "trimmed_long": Stats::of(&trimmed_long),
+        "full_long": Stats::of(&full_long),
+        "speedup_p50_short": ratio(&full_short, &trimmed_short),
+        "speedup_p50_long": ratio(&full_long, &trimmed_long),
+        "worst_abs_difference": worst_difference,
+        "examples": {"short": short.first(), "long": long.first()},
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
 }
