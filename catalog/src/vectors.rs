@@ -212,11 +212,9 @@ impl VectorIndex {
                 .reserve_capacity_and_threads(grow, search_slots())
                 .map_err(|e| self.err(e))?;
         }
-        let index = &self.index;
-        on_all_cores(items, |(id, v)| {
-            index.add(*id, v.as_slice()).map_err(|e| e.to_string())
-        })
-        .map_err(|e| self.err(e))?;
+        let (index, quantization) = (&self.index, self.quantization);
+        on_all_cores(items, |(id, v)| add_vector(index, quantization, *id, v))
+            .map_err(|e| self.err(e))?;
         if threads_for(items.len()) > 1 {
             self.relink_unreachable(items)?;
         }
@@ -242,9 +240,9 @@ impl VectorIndex {
 
     fn relink_at_insert_beam(&mut self, items: &[(ImageId, Vec<f32>)]) -> Result<()> {
         let stranded = std::sync::Mutex::new(Vec::new());
-        let index = &self.index;
+        let (index, quantization) = (&self.index, self.quantization);
         on_all_cores(items, |(id, v)| {
-            if !finds_itself(index, *id, v)? {
+            if !finds_itself(index, quantization, *id, v)? {
                 stranded.lock().unwrap_or_else(|e| e.into_inner()).push(*id);
             }
             Ok(())
@@ -267,8 +265,8 @@ impl VectorIndex {
         for id in &stranded {
             let v = by_id[id];
             self.index.remove(*id).map_err(|e| self.err(e))?;
-            self.index.add(*id, v).map_err(|e| self.err(e))?;
-            if !finds_itself(&self.index, *id, v).map_err(|e| self.err(e))? {
+            add_vector(&self.index, self.quantization, *id, v).map_err(|e| self.err(e))?;
+            if !finds_itself(&self.index, self.quantization, *id, v).map_err(|e| self.err(e))? {
                 still += 1;
             }
         }
@@ -305,11 +303,8 @@ impl VectorIndex {
         if self.index.size() == 0 || k == 0 {
             return Ok(Vec::new());
         }
-        let matches = match allowed {
-            Some(f) => self.index.filtered_search(query, k, f),
-            None => self.index.search(query, k),
-        }
-        .map_err(|e| self.err(e))?;
+        let matches = search_vector(&self.index, self.quantization, query, k, allowed)
+            .map_err(|e| self.err(e))?;
         Ok(matches
             .keys
             .into_iter()
@@ -317,10 +312,18 @@ impl VectorIndex {
             .collect())
     }
 
+    /// The stored vector, unit length (an i8 vector comes back at its own scale, so it is
+    /// normalised here; f16 vectors are unit length already, to rounding).
     pub fn get(&self, id: ImageId) -> Option<Vec<f32>> {
         let mut out = vec![0f32; self.dim];
         match self.index.get(id, &mut out) {
-            Ok(n) if n > 0 => Some(out),
+            Ok(n) if n > 0 => {
+                let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    out.iter_mut().for_each(|x| *x /= norm);
+                }
+                Some(out)
+            }
             _ => None,
         }
     }
@@ -406,8 +409,13 @@ const SELF_CHECK_K: usize = 8;
 
 /// Whether a search for `v` reaches `id`. When the search returns only exact duplicates of `v`,
 /// which of them come first is arbitrary, so that counts as reached too.
-fn finds_itself(index: &Index, id: ImageId, v: &[f32]) -> std::result::Result<bool, String> {
-    let hits = index.search(v, SELF_CHECK_K).map_err(|e| e.to_string())?;
+fn finds_itself(
+    index: &Index,
+    quantization: Quantization,
+    id: ImageId,
+    v: &[f32],
+) -> std::result::Result<bool, String> {
+    let hits = search_vector(index, quantization, v, SELF_CHECK_K, None)?;
     let all_duplicates = hits.keys.len() == SELF_CHECK_K
         && hits
             .distances
@@ -418,3 +426,68 @@ fn finds_itself(index: &Index, id: ImageId, v: &[f32]) -> std::result::Result<bo
 
 /// Cosine distance below which two stored vectors are the same embedding (f16/i8 rounding).
 const DUPLICATE_DISTANCE: f32 = 1e-3;
+
+/// An embedding as i8, scaled so that its largest component is ±127.
+///
+/// usearch's own f32 → i8 cast scales by the vector's *length* (×127 / ‖v‖) and truncates: a unit
+/// 512-d embedding, whose components are mostly within ±0.1, lands on a few levels around zero
+/// (typically ±6). Cosine ignores each vector's scale, so Magpie scales by the largest component
+/// instead, rounds, and hands usearch ready-made i8, which it stores as is. On 2,000 random unit
+/// 512-d vectors, searched all but exhaustively, recall@10 against exact cosine goes from 0.856
+/// (usearch's cast) to 0.992 (`i8_library_ranks_like_exact_cosine` in `tests/library.rs`).
+pub(crate) fn to_i8(v: &[f32]) -> Vec<i8> {
+    let largest = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if largest == 0.0 || !largest.is_finite() {
+        return vec![0; v.len()];
+    }
+    let scale = 127.0 / largest;
+    v.iter()
+        .map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8)
+        .collect()
+}
+
+fn add_vector(
+    index: &Index,
+    quantization: Quantization,
+    id: ImageId,
+    v: &[f32],
+) -> std::result::Result<(), String> {
+    match quantization {
+        Quantization::F16 => index.add(id, v),
+        Quantization::I8 => index.add(id, &to_i8(v)),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn search_vector(
+    index: &Index,
+    quantization: Quantization,
+    query: &[f32],
+    k: usize,
+    allowed: Option<&dyn Fn(ImageId) -> bool>,
+) -> std::result::Result<usearch::ffi::Matches, String> {
+    match (quantization, allowed) {
+        (Quantization::F16, None) => index.search(query, k),
+        (Quantization::F16, Some(f)) => index.filtered_search(query, k, f),
+        (Quantization::I8, None) => index.search(&to_i8(query), k),
+        (Quantization::I8, Some(f)) => index.filtered_search(&to_i8(query), k, f),
+    }
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i8_uses_the_whole_range_and_keeps_the_direction() {
+        let v: Vec<f32> = (0..512)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 2000.0)
+            .collect();
+        let q = to_i8(&v);
+        assert_eq!(q.iter().map(|x| x.unsigned_abs()).max(), Some(127));
+        let back: Vec<f32> = q.iter().map(|&x| f32::from(x)).collect();
+        assert!(crate::reader::cosine(&v, &back) > 0.9999);
+        assert_eq!(to_i8(&[0.0; 4]), vec![0; 4]);
+    }
+}

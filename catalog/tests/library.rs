@@ -480,3 +480,55 @@ fn large_commits_and_rebuilds_index_every_vector() {
     w.rebuild().unwrap();
     check(&w);
 }
+
+/// An i8 library ranks like exact cosine on CLIP-sized vectors: each vector is quantized to its
+/// own range (usearch's cast, ×127/‖v‖, left unit 512-d vectors on a few levels near zero).
+#[test]
+fn i8_library_ranks_like_exact_cosine() {
+    const WIDE: usize = 512;
+    let unit = |seed: u64| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut v: Vec<f32> = (0..WIDE).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriterOptions {
+        quantization: magpie_catalog::Quantization::I8,
+    };
+    let identity = ModelIdentity {
+        dim: WIDE,
+        ..model()
+    };
+    let mut w = Writer::open(dir.path(), &identity, &options).unwrap();
+    let ids: Vec<u64> = (0..2000).map(|_| w.allocate_id()).collect();
+    let changes = ids
+        .iter()
+        .map(|&id| Change::Upsert {
+            record: record(id, &format!("{id}.jpg")),
+            embedding: unit(id),
+        })
+        .collect();
+    w.commit(changes).unwrap();
+    let snapshot = Reader::open(dir.path()).unwrap().snapshot();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut found = 0;
+    let queries = 50;
+    for q in 0..queries {
+        let query = unit(1_000_000 + q);
+        let mut exact: Vec<(u64, f32)> =
+            ids.iter().map(|&id| (id, dot(&query, &unit(id)))).collect();
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let truth: HashSet<u64> = exact[..10].iter().map(|(id, _)| *id).collect();
+        let hits = snapshot.vector_search(&query, 10, None).unwrap();
+        found += hits.iter().filter(|(id, _)| truth.contains(id)).count();
+        // The stored vector comes back unit length and close to the original.
+        let back = snapshot.embedding(ids[q as usize]).unwrap();
+        assert!((dot(&back, &back) - 1.0).abs() < 1e-3);
+        assert!(dot(&back, &unit(ids[q as usize])) > 0.999);
+    }
+    let recall = found as f64 / (10 * queries) as f64;
+    println!("i8 recall@10 vs exact cosine, 2000 random unit 512-d vectors: {recall:.3}");
+    assert!(recall >= 0.9, "i8 recall@10 {recall}");
+}
