@@ -110,6 +110,12 @@ for key, what in (("distinct_all", "distinct queries, all"), ("distinct_short_en
     p50, p99 = dig(q, key, "p50_ms"), dig(q, key, "p99_ms")
     ok = None if p50 is None or images is None or images < 1_000_000 else (p50 <= 15 and p99 <= 40)
     row(f"{what}: p50 / p99", f"{num(p50, 1)} / {num(p99, 1)} ms", "p50 ≤ 15 ms, p99 ≤ 40 ms at 1 M", verdict(ok) if ok is not None else f"not measured at 1 M ({'over' if p50 and (p50 > 15 or (p99 or 0) > 40) else 'within'} target at {label})")
+text = load("text.json")
+if text:
+    row("text encoding, ≤ 4 words (8-prompt batch): padding trimmed / full 77 tokens, p50 / p99",
+        f"{num(dig(text, 'trimmed_short', 'p50_ms'), 1)} / {num(dig(text, 'trimmed_short', 'p99_ms'), 1)} ms vs {num(dig(text, 'full_short', 'p50_ms'), 1)} / {num(dig(text, 'full_short', 'p99_ms'), 1)} ms ({num(dig(text, 'speedup_p50_short'), 1)}× at p50)")
+    row("text encoding, longer query (one text): padding trimmed / full 77 tokens, p50 / p99",
+        f"{num(dig(text, 'trimmed_long', 'p50_ms'), 1)} / {num(dig(text, 'trimmed_long', 'p99_ms'), 1)} ms vs {num(dig(text, 'full_long', 'p50_ms'), 1)} / {num(dig(text, 'full_long', 'p99_ms'), 1)} ms ({num(dig(text, 'speedup_p50_long'), 1)}× at p50); largest difference between the embeddings {dig(text, 'worst_abs_difference')}")
 small = None
 for path in glob.glob(os.path.join(OUT, "query-[0-9]*.json")):
     d = load(os.path.basename(path))
@@ -150,7 +156,9 @@ if mem and images:
     row("marginal resident per image: file-backed growth (mapped HNSW + tantivy pages) / images", num(growth / images, 0, " B"), "≤ 1.2 kB at 1 M", "not measured at 1 M")
 else:
     row("search process resident memory", NOT, "≤ 1.2 kB/image at 1 M", NOT)
-qi8 = load("query-i8-100000.json")
+qi8 = None
+for path in glob.glob(os.path.join(OUT, "query-i8-*.json")):
+    qi8 = load(os.path.basename(path))
 if qi8:
     m = qi8["memory"]["after_cached"]
     row(f"i8 library, {qi8['images']:,} images: VmRSS (anon / file-backed); cached p50 / p99", f"{m['vm_rss'] / 2**20:,.0f} MiB ({m['rss_anon'] / 2**20:,.0f} / {m['rss_file'] / 2**20:,.0f}); {num(dig(qi8, 'cached_repeats', 'p50_ms'), 1)} / {num(dig(qi8, 'cached_repeats', 'p99_ms'), 1)} ms")
