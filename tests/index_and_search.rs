@@ -458,3 +458,30 @@ fn watch_keeps_the_library_current() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn doctor_describes_the_runtime_and_both_towers() {
+    let home = tempfile::tempdir().unwrap();
+    for (model, short_texts) in [
+        ("tiny-hf", "run without their padding"),
+        ("colour", "padded to the full context"),
+    ] {
+        let out = ok(magpie(home.path())
+            .arg("doctor")
+            .arg("--model")
+            .arg(test_model(model)));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for expected in [
+            "image tower",
+            "text tower",
+            "runs on: CPU",
+            short_texts,
+            "embedding dimension",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{model}: no {expected:?} in\n{text}"
+            );
+        }
+    }
+}

@@ -57,6 +57,14 @@ pub fn run(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
         text.dim(),
         text.provider_report(),
     );
+    println!(
+        "    short texts: {}",
+        if text.trims_padding() {
+            "run without their padding (causal tower, variable length)"
+        } else {
+            "padded to the full context (the model needs it, or takes a fixed length)"
+        }
+    );
     if image.dim() != text.dim() {
         anyhow::bail!(
             "the towers disagree on the embedding dimension ({} vs {})",
