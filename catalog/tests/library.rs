@@ -22,8 +22,12 @@ fn model() -> ModelIdentity {
 }
 
 fn vector(seed: u64) -> Vec<f32> {
+    unit_vector(seed, DIM)
+}
+
+fn unit_vector(seed: u64, dim: usize) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut v: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= n);
     v
@@ -486,13 +490,7 @@ fn large_commits_and_rebuilds_index_every_vector() {
 #[test]
 fn i8_library_ranks_like_exact_cosine() {
     const WIDE: usize = 512;
-    let unit = |seed: u64| {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut v: Vec<f32> = (0..WIDE).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
-    };
+    let unit = |seed: u64| unit_vector(seed, WIDE);
     let dir = tempfile::tempdir().unwrap();
     let options = WriterOptions {
         quantization: magpie_catalog::Quantization::I8,
