@@ -493,6 +493,53 @@ fn a_catalog_refusing_commits_stops_the_run_with_an_error() {
     assert_eq!(sink.commits.len(), 1);
 }
 
+/// Slow commits are paced by their own cost: with `commit_every: 1`, quick commits come nearly one
+/// per result; when each commit takes 40 ms, results gather (up to four commits' worth) instead of
+/// the run spending its time committing. Nothing is lost either way.
+#[test]
+fn slow_commits_gather_results_instead_of_taking_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = 96;
+    for index in 0..files {
+        solid_png(&dir.path().join(format!("{index}.png")), 8, 8, [10, 20, 30]);
+    }
+    let config = PipelineConfig {
+        commit_every: 1,
+        batch_size: 8,
+        ..test_config()
+    };
+    let mut runs = Vec::new();
+    for commit_takes in [None, Some(Duration::from_millis(40))] {
+        let mut sink = VecSink {
+            commit_takes,
+            ..Default::default()
+        };
+        index(
+            dir.path(),
+            Vec::new(),
+            MeanColourEmbedder::default(),
+            &mut sink,
+            &config,
+            &no_cancel(),
+        )
+        .summary
+        .unwrap();
+        let mut paths: Vec<_> = sink.indexed().iter().map(|p| p.file.path.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), files, "every file committed once");
+        assert_eq!(sink.indexed().len(), files);
+        runs.push(sink.commits.len());
+    }
+    println!("commits: quick {}, slow {}", runs[0], runs[1]);
+    // Unpaced, `commit_every: 1` would make one commit per result (96) in both runs.
+    assert!(
+        runs[1] <= files / 2,
+        "slow commits should gather results: {} commits",
+        runs[1]
+    );
+}
+
 #[test]
 fn a_panicking_decoder_costs_one_file() {
     let dir = tempfile::tempdir().unwrap();

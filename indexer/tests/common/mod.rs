@@ -154,6 +154,8 @@ impl ImageEmbedder for MeanColourEmbedder {
 pub struct VecSink {
     pub commits: Vec<Commit>,
     pub refuse_after: Option<usize>,
+    /// Each commit takes this long (a big library's commit rewrites a large index file).
+    pub commit_takes: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +171,9 @@ impl Sink for VecSink {
             .is_some_and(|limit| self.commits.len() >= limit)
         {
             return Err(Refused(self.commits.len()));
+        }
+        if let Some(delay) = self.commit_takes {
+            std::thread::sleep(delay);
         }
         self.commits.push(commit);
         Ok(())
