@@ -47,10 +47,18 @@ pub struct PipelineConfig {
     pub batch_timeout: Duration,
     /// Commit after this many results…
     pub commit_every: usize,
-    /// …or this long after the previous commit, whichever comes first. Either way a commit waits
-    /// four times as long as the previous one took, so that slow commits (a big library's) cannot
-    /// take over the run.
+    /// …or this long after the previous commit, whichever comes first.
     pub commit_interval: Duration,
+    /// After a commit that took `t`, the next waits until `t × commit_pause_factor` has passed
+    /// (unless four `commit_every`s of results are waiting), so committing takes at most
+    /// 1 / (1 + factor) of the run however big the library gets (0: no pacing).
+    ///
+    /// Why: a commit rewrites the whole HNSW file (and fsyncs it), so its cost grows with the
+    /// library: at 1 M images that file is 0.7–1.2 GB. On a GPU that embeds 256 photos in half a
+    /// second, fixed commits of 256 would spend most of a large library's indexing time rewriting
+    /// it. Small libraries commit in milliseconds and are paced as before. A crash loses at most
+    /// the results not yet committed; the next run finds those files new and indexes them again.
+    pub commit_pause_factor: u32,
     /// A file whose decode takes longer is abandoned and reported.
     pub file_time_limit: Duration,
     /// At most this many abandoned decode threads may be alive (see `workers`).
@@ -67,6 +75,7 @@ impl Default for PipelineConfig {
             batch_timeout: Duration::from_millis(250),
             commit_every: 256,
             commit_interval: Duration::from_secs(10),
+            commit_pause_factor: 4,
             file_time_limit: Duration::from_secs(60),
             max_abandoned_workers: cores,
             prepare: PrepareSettings::default(),
@@ -508,17 +517,6 @@ fn indexed(photo: PreparedPhoto, embedding: Vec<f32>) -> IndexedPhoto {
     }
 }
 
-/// After a commit that took `t`, the next waits until `t × COMMIT_PAUSE_FACTOR` has passed (unless
-/// [`MAX_PENDING_COMMITS`] commits' worth of results are waiting), so committing takes at most
-/// about a fifth of the run however big the library gets.
-///
-/// Why: a commit rewrites the whole HNSW file (and fsyncs it), so its cost grows with the library:
-/// about 1 s per commit at 1 M images. On a GPU that embeds 256 photos in half a second, fixed
-/// commits of 256 would spend most of a large library's indexing time rewriting that file. Small
-/// libraries commit in milliseconds and are paced exactly as before. A crash loses at most the
-/// results not yet committed; the next run finds those files new and indexes them again.
-const COMMIT_PAUSE_FACTOR: u32 = 4;
-
 /// However slow commits are, at most this many `commit_every`s of results wait (they hold
 /// thumbnails in memory).
 const MAX_PENDING_COMMITS: usize = 4;
@@ -535,7 +533,7 @@ fn commit<S: Sink>(
     let mut pending = Commit::default();
     let mut pending_counts = Counts::default();
     let mut last_commit = Instant::now();
-    // How long after the last commit the next may start (see `COMMIT_PAUSE_FACTOR`).
+    // How long after the last commit the next may start (see `commit_pause_factor`).
     let mut pause = Duration::ZERO;
     let every = config.commit_every.max(1);
     let mut flush = |pending: &mut Commit, pending_counts: &mut Counts, counts: &mut Counts| {
@@ -593,7 +591,7 @@ fn commit<S: Sink>(
             let started = Instant::now();
             // On error, returning drops the results queue; upstream stages see it and stop.
             flush(&mut pending, &mut pending_counts, &mut counts)?;
-            pause = started.elapsed() * COMMIT_PAUSE_FACTOR;
+            pause = started.elapsed() * config.commit_pause_factor;
             last_commit = Instant::now();
         }
     }
