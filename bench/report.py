@@ -175,6 +175,11 @@ for quant in ("f16", "i8"):
     else:
         row(f"disk per image, {quant}", NOT)
 
+commits = load("commits.json")
+if commits:
+    for run in commits.get("runs", []):
+        label = "unpaced (a commit every 256 results)" if run["commit_pause_factor"] == 0 else f"paced (pause factor {run['commit_pause_factor']})"
+        row(f"indexing 20,000 tiny photos into a {commits['base_images']:,}-image library, {label}", f"{run['seconds']:.1f} s, {run['commits']} commits, {run['images_per_second']:,.0f} img/s")
 row("**5. Re-scan**", "", "", "")
 first = load("rescan-first.json")
 first_wall = dig(load("rescan-first.wall.json"), "wall_seconds")
