@@ -390,7 +390,10 @@ impl TextEncoder {
         };
         if static_dim.is_none() {
             let probe = encoder.tokenizer.encode("")?;
-            encoder.dim = encoder.run_batch(&[probe])?.first().map_or(0, Vec::len);
+            encoder.dim = encoder
+                .run_batch(&[probe], false)?
+                .first()
+                .map_or(0, Vec::len);
         }
         if fixed_length.is_none() {
             encoder.trim_padding = encoder.trimming_changes_nothing()?;
@@ -435,21 +438,17 @@ impl TextEncoder {
 
     /// Embeds a probe text with and without its padding; the same vector (to f32 rounding, 1e-5)
     /// means trimming is safe for this model.
-    fn trimming_changes_nothing(&mut self) -> Result<bool> {
+    fn trimming_changes_nothing(&self) -> Result<bool> {
         let probe = self.tokenizer.encode("a photo of a small cat on a sofa")?;
-        self.trim_padding = false;
-        let full = self.run_batch(std::slice::from_ref(&probe))?;
-        self.trim_padding = true;
+        let full = self.run_batch(std::slice::from_ref(&probe), false)?;
         // A model that rejects the shorter input simply cannot be trimmed.
-        let trimmed = match self.run_batch(std::slice::from_ref(&probe)) {
+        let trimmed = match self.run_batch(std::slice::from_ref(&probe), true) {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(file = %self.spec.file.display(), "padding cannot be trimmed: {e}");
-                self.trim_padding = false;
                 return Ok(false);
             }
         };
-        self.trim_padding = false;
         let same = match (full.first(), trimmed.first()) {
             (Some(a), Some(b)) if a.len() == b.len() => {
                 a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5)
@@ -482,12 +481,14 @@ impl TextEncoder {
         let chunk = self.batch_limit.unwrap_or(rows.len().max(1));
         let mut embeddings = Vec::with_capacity(rows.len());
         for batch in rows.chunks(chunk) {
-            embeddings.extend(self.run_batch(batch)?);
+            embeddings.extend(self.run_batch(batch, self.trim_padding)?);
         }
         Ok(embeddings)
     }
 
-    fn run_batch(&self, rows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    /// Runs rows of exactly `context_length` ids; with `trim`, only up to the longest row's
+    /// end-of-text.
+    fn run_batch(&self, rows: &[Vec<u32>], trim: bool) -> Result<Vec<Vec<f32>>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -502,7 +503,7 @@ impl TextEncoder {
                 .position(|id| *id == self.spec.eot_id)
                 .map_or(row.len(), |p| p + 1)
         };
-        let length = if self.trim_padding {
+        let length = if trim {
             rows.iter().map(|row| real_length(row)).max().unwrap_or(1)
         } else {
             self.spec.context_length
