@@ -243,7 +243,10 @@ impl VectorIndex {
         let (index, quantization) = (&self.index, self.quantization);
         on_all_cores(items, |(id, v)| {
             if !finds_itself(index, quantization, *id, v)? {
-                stranded.lock().unwrap_or_else(|e| e.into_inner()).push(*id);
+                stranded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((*id, v.as_slice()));
             }
             Ok(())
         })
@@ -252,8 +255,6 @@ impl VectorIndex {
         if stranded.is_empty() {
             return Ok(());
         }
-        let by_id: std::collections::HashMap<ImageId, &[f32]> =
-            items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
         // Whether a removed slot is reused is usearch's business; room for all keeps it safe.
         let needed = self.index.size() + stranded.len();
         if needed > self.index.capacity() {
@@ -262,11 +263,10 @@ impl VectorIndex {
                 .map_err(|e| self.err(e))?;
         }
         let mut still = 0;
-        for id in &stranded {
-            let v = by_id[id];
-            self.index.remove(*id).map_err(|e| self.err(e))?;
-            add_vector(&self.index, self.quantization, *id, v).map_err(|e| self.err(e))?;
-            if !finds_itself(&self.index, self.quantization, *id, v).map_err(|e| self.err(e))? {
+        for &(id, v) in &stranded {
+            self.index.remove(id).map_err(|e| self.err(e))?;
+            add_vector(&self.index, self.quantization, id, v).map_err(|e| self.err(e))?;
+            if !finds_itself(&self.index, self.quantization, id, v).map_err(|e| self.err(e))? {
                 still += 1;
             }
         }
@@ -370,12 +370,12 @@ impl VectorIndex {
 
 /// Runs `each` over `items` on all cores (in contiguous chunks), or on this thread when there
 /// are too few items to be worth threads; the first error wins, after every thread has ended.
-fn on_all_cores<T: Sync>(
-    items: &[T],
-    each: impl Fn(&T) -> std::result::Result<(), String> + Sync,
+fn on_all_cores<'a, T: Sync>(
+    items: &'a [T],
+    each: impl Fn(&'a T) -> std::result::Result<(), String> + Sync,
 ) -> std::result::Result<(), String> {
     let threads = threads_for(items.len());
-    let run = |chunk: &[T]| chunk.iter().try_for_each(&each);
+    let run = |chunk: &'a [T]| chunk.iter().try_for_each(&each);
     if threads == 1 {
         return run(items);
     }
