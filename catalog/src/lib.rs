@@ -29,6 +29,7 @@ mod fsutil;
 mod reader;
 mod record;
 mod text;
+mod tuning;
 mod vectors;
 mod writer;
 
@@ -39,6 +40,9 @@ pub use reader::{cosine, Reader, Snapshot};
 pub use record::{
     bytes_to_path, path_to_bytes, ExifFields, Failure, Filters, ImageId, ImageRecord,
     ModelIdentity, Orientation,
+};
+pub use tuning::{
+    Family, FamilyRecall, SearchTuning, DEFAULT_MAX_BREADTH, TARGET_RECALL, TUNE_MIN_VECTORS,
 };
 pub use vectors::{Quantization, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH};
 pub use writer::{Change, KnownFileRow, Stats, VerifyReport, Writer, WriterOptions};
@@ -122,8 +126,11 @@ fn stats_for(
     images: u64,
     vectors: usize,
     failures: usize,
-    quantization: Quantization,
 ) -> Stats {
+    // The sidecar the last save wrote describes the vectors readers search.
+    let sidecar = vectors::read_sidecar(&layout.root).ok().flatten();
+    let quantization = sidecar.as_ref().map(|s| s.quantization).unwrap_or_default();
+    let search_tuning = sidecar.and_then(|s| s.tuning);
     let bytes_database = fsutil::dir_size(&layout.db_dir());
     let bytes_keywords = fsutil::dir_size(&layout.text_dir());
     let bytes_thumbnails = fsutil::dir_size(&layout.thumbs_dir());
@@ -147,6 +154,10 @@ fn stats_for(
         vectors,
         failures,
         quantization,
+        expansion_search: search_tuning
+            .as_ref()
+            .map_or(EXPANSION_SEARCH, |t| t.expansion_search),
+        search_tuning,
         bytes_database,
         bytes_vectors,
         bytes_keywords,

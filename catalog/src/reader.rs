@@ -288,7 +288,6 @@ impl Reader {
 
     pub fn stats(&self) -> Result<Stats> {
         let s = self.snapshot();
-        let sidecar = read_sidecar(&self.layout.root)?;
         Ok(crate::stats_for(
             &self.layout,
             Some(self.model.clone()),
@@ -296,7 +295,6 @@ impl Reader {
             s.len(),
             s.vectors_len(),
             self.failures().len(),
-            sidecar.map(|s| s.quantization).unwrap_or_default(),
         ))
     }
 }

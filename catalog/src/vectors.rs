@@ -12,13 +12,15 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{CatalogError, Result};
 use crate::record::ImageId;
+use crate::tuning::{self, SearchTuning};
 
 /// HNSW parameters (M, efConstruction, ef), chosen by the searcher's recall test
 /// (`searcher/tests/hnsw_recall.rs`, which uses these very constants; see `magpie_searcher::hnsw`
-/// for the measured table). ef 4096 keeps recall@10 ≥ 0.98 even on uniformly random directions,
-/// the worst case for a graph index; CLIP embeddings cluster and reach that at far lower ef
-/// (0.997 at ef 128 on 100 k clustered 512-d vectors, `BENCHMARKS.md`), so this trades a few
-/// milliseconds per query for recall that does not depend on the data.
+/// for the measured table). `EXPANSION_SEARCH` is the breadth of a library too small to be
+/// measured, or measured before this was: ef 4096 keeps recall@10 ≥ 0.98 on 100 k uniformly
+/// random 128-d directions, the worst case for a graph index. From
+/// [`tuning::TUNE_MIN_VECTORS`] on, the library measures the breadth its own vectors need
+/// (`crate::tuning`), which for clustered, CLIP-like data is far lower.
 pub const CONNECTIVITY: usize = 16;
 pub const EXPANSION_ADD: usize = 128;
 pub const EXPANSION_SEARCH: usize = 4096;
@@ -50,6 +52,9 @@ pub(crate) struct Sidecar {
     pub dim: usize,
     pub quantization: Quantization,
     pub count: usize,
+    /// The measured search breadth; absent in libraries too small for it (or written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<SearchTuning>,
 }
 
 pub(crate) const SIDECAR: &str = "vectors.json";
@@ -89,6 +94,8 @@ pub struct VectorIndex {
     path: PathBuf,
     dim: usize,
     quantization: Quantization,
+    /// What the breadth searches use was measured as, if it was (see `crate::tuning`).
+    tuning: Option<SearchTuning>,
 }
 
 /// Below this many vectors per thread, a parallel insert or check is not worth its threads.
@@ -114,6 +121,7 @@ impl VectorIndex {
             path,
             dim,
             quantization,
+            tuning: None,
         })
     }
 
@@ -161,12 +169,14 @@ impl VectorIndex {
         index
             .reserve_capacity_and_threads(index.size(), search_slots())
             .map_err(|e| err(format!("cannot reserve search threads: {e}")))?;
-        index.change_expansion_search(EXPANSION_SEARCH);
+        let tuning = sidecar.tuning.clone();
+        index.change_expansion_search(expansion_for(tuning.as_ref()));
         Ok(Self {
             index,
             path,
             dim: sidecar.dim,
             quantization: sidecar.quantization,
+            tuning,
         })
     }
 
@@ -183,6 +193,115 @@ impl VectorIndex {
 
     pub fn quantization(&self) -> Quantization {
         self.quantization
+    }
+
+    /// The last measurement of the search breadth, if the library has been measured.
+    pub fn tuning(&self) -> Option<&SearchTuning> {
+        self.tuning.as_ref()
+    }
+
+    /// The breadth (HNSW ef) searches use.
+    pub fn expansion_search(&self) -> usize {
+        expansion_for(self.tuning.as_ref())
+    }
+
+    /// Whether the breadth should be measured (again) at the current size.
+    pub(crate) fn needs_tuning(&self) -> bool {
+        tuning::needs_tuning(self.tuning.as_ref(), self.len())
+            || (self.len() < tuning::TUNE_MIN_VECTORS && self.tuning.is_some())
+    }
+
+    /// Measures the search breadth, at most `max_breadth`, this library's vectors need for
+    /// recall@10 ≥ `target` (see `crate::tuning`) and uses it from now on; `id_limit` bounds the
+    /// ids to sample from. A library below [`tuning::TUNE_MIN_VECTORS`] goes back to the default
+    /// breadth instead.
+    ///
+    /// Costs one exact scan per probe (192 probes) plus the probes' searches at each breadth
+    /// tried: about a second at 100 k clustered vectors on 2 cores.
+    pub fn tune(
+        &mut self,
+        id_limit: u64,
+        target: f64,
+        max_breadth: usize,
+    ) -> Result<Option<SearchTuning>> {
+        if self.len() < tuning::TUNE_MIN_VECTORS {
+            self.set_tuning(None);
+            return Ok(None);
+        }
+        // Seeded by the size, so measuring the same library twice gives the same probes.
+        let seed = self.len() as u64;
+        let ids = tuning::sample_ids(id_limit, tuning::PROBE_BASES, seed, |id| {
+            self.index.contains(id)
+        });
+        let bases: Vec<(ImageId, Vec<f32>)> = ids
+            .into_iter()
+            .filter_map(|id| self.get(id).map(|v| (id, v)))
+            .collect();
+        if bases.len() < tuning::PROBE_BASES / 4 {
+            tracing::warn!(index = %self.path.display(), found = bases.len(),
+                "too few live vectors found to measure the search breadth; keeping the default");
+            self.set_tuning(None);
+            return Ok(None);
+        }
+        let probes = tuning::probes(&bases, seed);
+        let k = tuning::PROBE_K;
+        let (index, quantization) = (&self.index, self.quantization);
+        // One extra neighbour, so that leaving out the probe's own vector still leaves k.
+        let truth = map_on_all_cores(&probes, |p| {
+            exact_search_vector(index, quantization, &p.vector, k + 1)
+                .map(|m| tuning::top_k_without(&m.keys, p.exclude, k))
+        })
+        .map_err(|e| self.err(e))?;
+        let mut chosen = None;
+        let ladder: Vec<usize> = tuning::LADDER
+            .iter()
+            .copied()
+            .filter(|&ef| ef <= max_breadth)
+            .collect();
+        let ladder = if ladder.is_empty() {
+            vec![max_breadth.max(tuning::PROBE_K)]
+        } else {
+            ladder
+        };
+        for ef in ladder {
+            self.index.change_expansion_search(ef);
+            let (index, quantization) = (&self.index, self.quantization);
+            let found = map_on_all_cores(&probes, |p| {
+                search_vector(index, quantization, &p.vector, k + 1, None)
+                    .map(|m| tuning::top_k_without(&m.keys, p.exclude, k))
+            });
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    self.index
+                        .change_expansion_search(expansion_for(self.tuning.as_ref()));
+                    return Err(self.err(e));
+                }
+            };
+            let recall = tuning::recall_by_family(&probes, &truth, &found);
+            let reached = recall.iter().all(|f| f.recall >= target);
+            tracing::debug!(index = %self.path.display(), ef, ?recall, "search breadth tried");
+            chosen = Some(SearchTuning {
+                expansion_search: ef,
+                target_recall: target,
+                max_expansion_search: max_breadth,
+                reached,
+                vectors: self.len(),
+                probes: bases.len(),
+                recall,
+            });
+            if reached {
+                break;
+            }
+        }
+        self.set_tuning(chosen.clone());
+        Ok(chosen)
+    }
+
+    fn set_tuning(&mut self, tuning: Option<SearchTuning>) {
+        self.index
+            .change_expansion_search(expansion_for(tuning.as_ref()));
+        self.tuning = tuning;
     }
 
     pub fn contains(&self, id: ImageId) -> bool {
@@ -234,7 +353,8 @@ impl VectorIndex {
     fn relink_unreachable(&mut self, items: &[(ImageId, Vec<f32>)]) -> Result<()> {
         self.index.change_expansion_search(EXPANSION_ADD);
         let outcome = self.relink_at_insert_beam(items);
-        self.index.change_expansion_search(EXPANSION_SEARCH);
+        self.index
+            .change_expansion_search(expansion_for(self.tuning.as_ref()));
         outcome
     }
 
@@ -346,6 +466,7 @@ impl VectorIndex {
             dim: self.dim,
             quantization: self.quantization,
             count: self.len(),
+            tuning: self.tuning.clone(),
         };
         crate::fsutil::write_atomic(
             &dir.join(SIDECAR),
@@ -374,8 +495,25 @@ fn on_all_cores<'a, T: Sync>(
     items: &'a [T],
     each: impl Fn(&'a T) -> std::result::Result<(), String> + Sync,
 ) -> std::result::Result<(), String> {
-    let threads = threads_for(items.len());
-    let run = |chunk: &'a [T]| chunk.iter().try_for_each(&each);
+    map_in_chunks(items, PARALLEL_MIN_CHUNK, each).map(drop)
+}
+
+/// `each` of every item, in order, computed on all cores; for items costly enough (an exact
+/// scan of the whole index each) that even a few are worth a thread.
+fn map_on_all_cores<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    each: impl Fn(&'a T) -> std::result::Result<R, String> + Sync,
+) -> std::result::Result<Vec<R>, String> {
+    map_in_chunks(items, 1, each)
+}
+
+fn map_in_chunks<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    min_chunk: usize,
+    each: impl Fn(&'a T) -> std::result::Result<R, String> + Sync,
+) -> std::result::Result<Vec<R>, String> {
+    let threads = threads_for_chunks(items.len(), min_chunk);
+    let run = |chunk: &'a [T]| chunk.iter().map(&each).collect::<Result<Vec<R>, String>>();
     if threads == 1 {
         return run(items);
     }
@@ -393,14 +531,22 @@ fn on_all_cores<'a, T: Sync>(
                     .unwrap_or_else(|_| Err("an index thread panicked".into()))
             })
             .collect();
-        results.into_iter().collect()
+        let mut out = Vec::with_capacity(items.len());
+        for part in results {
+            out.extend(part?);
+        }
+        Ok(out)
     })
 }
 
 /// Threads [`on_all_cores`] uses for `n` items.
 fn threads_for(n: usize) -> usize {
+    threads_for_chunks(n, PARALLEL_MIN_CHUNK)
+}
+
+fn threads_for_chunks(n: usize, min_chunk: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    cores.min(n / PARALLEL_MIN_CHUNK).max(1)
+    cores.min(n / min_chunk.max(1)).max(1)
 }
 
 /// How many neighbours a self-search asks for: enough that a few exact duplicates (the same
@@ -455,6 +601,25 @@ fn add_vector(
     match quantization {
         Quantization::F16 => index.add(id, v),
         Quantization::I8 => index.add(id, &to_i8(v)),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The breadth searches use: the measured one, else the default.
+fn expansion_for(tuning: Option<&SearchTuning>) -> usize {
+    tuning.map_or(EXPANSION_SEARCH, |t| t.expansion_search)
+}
+
+/// The true nearest neighbours among the stored (quantized) vectors, by a scan of all of them.
+fn exact_search_vector(
+    index: &Index,
+    quantization: Quantization,
+    query: &[f32],
+    k: usize,
+) -> std::result::Result<usearch::ffi::Matches, String> {
+    match quantization {
+        Quantization::F16 => index.exact_search(query, k),
+        Quantization::I8 => index.exact_search(&to_i8(query), k),
     }
     .map_err(|e| e.to_string())
 }

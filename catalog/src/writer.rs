@@ -25,6 +25,7 @@ use crate::error::{CatalogError, Result};
 use crate::fsutil::write_atomic;
 use crate::record::{path_to_bytes, Failure, ImageId, ImageRecord, ModelIdentity};
 use crate::text::{TextIndex, TextWriter};
+use crate::tuning::{SearchTuning, DEFAULT_MAX_BREADTH, TARGET_RECALL};
 use crate::vectors::{read_sidecar, Quantization, VectorIndex};
 use crate::{LibraryLayout, ThumbKind};
 
@@ -70,6 +71,11 @@ pub struct Stats {
     pub vectors: usize,
     pub failures: usize,
     pub quantization: Quantization,
+    /// The HNSW search breadth (ef) searches use.
+    pub expansion_search: usize,
+    /// How that breadth was measured, when it was (libraries of [`crate::TUNE_MIN_VECTORS`] or
+    /// more).
+    pub search_tuning: Option<SearchTuning>,
     pub bytes_database: u64,
     pub bytes_vectors: u64,
     pub bytes_keywords: u64,
@@ -318,8 +324,39 @@ impl Writer {
             }
         }
         vectors.upsert_many(&chunk)?;
+        // A rebuilt graph is a new graph: measure it afresh, with the goal last aimed for.
+        let (target, max_breadth) = self.tuning_goal();
+        if vectors.needs_tuning() {
+            vectors.tune(self.next_id, target, max_breadth)?;
+        }
         vectors.save(&self.layout.root, self.generation)?;
         self.vectors = vectors;
+        Ok(())
+    }
+
+    /// The recall target and breadth ceiling of the last measurement, else the defaults.
+    fn tuning_goal(&self) -> (f64, usize) {
+        self.vectors
+            .tuning()
+            .map_or((TARGET_RECALL, DEFAULT_MAX_BREADTH), |t| {
+                (t.target_recall, t.max_expansion_search)
+            })
+    }
+
+    /// Re-measures the search breadth when the library has outgrown (or shrunk far below) the
+    /// size it was measured at, aiming at the target it was last measured for.
+    fn retune_if_due(&mut self) -> Result<()> {
+        if self.vectors.needs_tuning() {
+            let (target, max_breadth) = self.tuning_goal();
+            let started = std::time::Instant::now();
+            let tuning = self.vectors.tune(self.next_id, target, max_breadth)?;
+            tracing::info!(library = %self.layout.root.display(),
+                vectors = self.vectors.len(),
+                expansion_search = self.vectors.expansion_search(),
+                worst_recall = tuning.as_ref().map(|t| t.worst_recall()),
+                seconds = started.elapsed().as_secs_f64(),
+                "measured the search breadth");
+        }
         Ok(())
     }
 
@@ -475,6 +512,21 @@ impl Writer {
         if changes.is_empty() {
             return Ok(self.generation);
         }
+        self.write_generation(changes)
+    }
+
+    /// Measures the search breadth, at most `max_breadth`, the library's vectors need for
+    /// recall@10 ≥ `target` now, whatever its size since the last measurement (`magpie library
+    /// tune`), and commits it as a new generation so that readers switch to it. A commit
+    /// re-measures on its own when the library has doubled or halved since (see
+    /// `crate::tuning`), with the same target and ceiling.
+    pub fn tune_search(&mut self, target: f64, max_breadth: usize) -> Result<Option<SearchTuning>> {
+        let tuning = self.vectors.tune(self.next_id, target, max_breadth)?;
+        self.write_generation(Vec::new())?;
+        Ok(tuning)
+    }
+
+    fn write_generation(&mut self, changes: Vec<Change>) -> Result<u64> {
         let db_path = self.db_path();
         let generation = self.generation + 1;
         let mut batch = sled::Batch::default();
@@ -577,6 +629,7 @@ impl Writer {
         }
         upserts.sort_unstable_by_key(|(id, _)| *id);
         self.vectors.upsert_many(&upserts)?;
+        self.retune_if_due()?;
         self.vectors.save(&self.layout.root, generation)?;
         if failures_changed {
             let failures = self.failures()?;
@@ -705,7 +758,6 @@ impl Writer {
             self.db.scan_prefix(keys::RECORD).count() as u64,
             self.vectors.len(),
             self.failures()?.len(),
-            self.vectors.quantization(),
         ))
     }
 

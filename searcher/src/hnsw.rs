@@ -10,7 +10,9 @@
 //! 1024: 0.91, 2048: 0.98, 4096: 0.995; dim 512 — 512: 0.33, 2048: 0.73, 4096: 0.90,
 //! 8192: 0.98. Random directions are the worst case for a graph index (real CLIP embeddings
 //! cluster and behave like far lower-dimensional data), so ef 4096 is a conservative default;
-//! a query costs a few milliseconds per thousand ef on 100k vectors.
+//! a query costs a few milliseconds per thousand ef on 100k vectors. It applies to libraries
+//! under `magpie_catalog::TUNE_MIN_VECTORS`; bigger ones search at the breadth measured on their
+//! own vectors (`magpie_catalog::SearchTuning`, shown by `magpie library stats`).
 
 /// Edges per node (M), candidate list while inserting (efConstruction) and while searching (ef):
 /// the catalog's, so the recall test measures what the library really does.
