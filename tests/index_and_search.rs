@@ -128,6 +128,24 @@ fn indexing_is_incremental() {
         .arg(&f.library)));
     assert_eq!(stats["images"], 21, "{stats}");
     assert_eq!(stats["vectors"], 21, "{stats}");
+    // A library this small searches at the default breadth and has nothing to measure.
+    assert_eq!(stats["expansion_search"], 4096, "{stats}");
+    assert!(stats["search_tuning"].is_null(), "{stats}");
+    let tuned = ok(magpie(&f.home)
+        .args(["library", "tune", "--library"])
+        .arg(&f.library));
+    let tuned = String::from_utf8_lossy(&tuned.stdout);
+    assert!(
+        tuned.contains("fewer than 10000") && tuned.contains("breadth 4096 (default"),
+        "{tuned}"
+    );
+    let refused = magpie(&f.home)
+        .args(["library", "tune", "--target", "1.5", "--library"])
+        .arg(&f.library)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--target 1.5"));
 }
 
 #[test]

@@ -37,6 +37,18 @@ pub enum LibraryCommand {
     Rebuild,
     /// Drop deleted vectors from the vector index.
     Compact,
+    /// Measure the search breadth (HNSW ef) this library's vectors need for a recall target, and
+    /// search with it from now on (done on its own from 10,000 images, and again each time the
+    /// library doubles).
+    Tune {
+        /// recall@10 against an exact scan to aim for, between 0 and 1.
+        #[arg(long, default_value_t = magpie_catalog::TARGET_RECALL)]
+        target: f64,
+        /// The broadest search to allow: every query costs about proportionally to it, so data
+        /// that would need more is reported as missing the target instead.
+        #[arg(long, default_value_t = magpie_catalog::DEFAULT_MAX_BREADTH)]
+        max_breadth: usize,
+    },
     /// Files that could not be indexed, and why.
     Errors,
     /// Re-embed every image with another model (a library holds one embedding space): builds
@@ -77,6 +89,7 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
             println!("generation   {}", stats.generation);
             println!("images       {}", stats.images);
             println!("vectors      {} ({:?})", stats.vectors, stats.quantization);
+            println!("search       {}", describe_breadth(&stats));
             println!("failures     {}", stats.failures);
             println!(
                 "on disk      {} (database {}, vectors {}, keywords {}, thumbnails {})",
@@ -140,6 +153,35 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        LibraryCommand::Tune {
+            target,
+            max_breadth,
+        } => {
+            if !(target > 0.0 && target <= 1.0) {
+                anyhow::bail!("--target {target}: give a recall between 0 and 1 (e.g. 0.98)");
+            }
+            let mut writer = Writer::open_existing(&dir)?;
+            let started = std::time::Instant::now();
+            let tuning = writer.tune_search(target, max_breadth)?;
+            let stats = writer.stats()?;
+            if args.json {
+                return print_json(&stats);
+            }
+            if tuning.is_none() {
+                println!(
+                    "{} has {} vectors, fewer than {}: it searches at the default breadth",
+                    dir.display(),
+                    stats.vectors,
+                    magpie_catalog::TUNE_MIN_VECTORS
+                );
+            }
+            println!(
+                "search       {} (measured in {:.1} s)",
+                describe_breadth(&stats),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         LibraryCommand::Compact => {
             let mut writer = Writer::open_existing(&dir)?;
             let before = writer.stats()?.bytes_vectors;
@@ -198,6 +240,33 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+    }
+}
+
+/// One line on the breadth searches use and what it was measured to give.
+fn describe_breadth(stats: &magpie_catalog::Stats) -> String {
+    match &stats.search_tuning {
+        None => format!(
+            "breadth {} (default; measured from {} images)",
+            stats.expansion_search,
+            magpie_catalog::TUNE_MIN_VECTORS
+        ),
+        Some(t) => {
+            let families: Vec<String> = t
+                .recall
+                .iter()
+                .map(|f| format!("{:?} {:.3}", f.family, f.recall).to_lowercase())
+                .collect();
+            format!(
+                "breadth {}: recall@10 {} on {} probes each at {} vectors ({} the {:.3} target)",
+                t.expansion_search,
+                families.join(", "),
+                t.probes,
+                t.vectors,
+                if t.reached { "meets" } else { "misses" },
+                t.target_recall
+            )
         }
     }
 }

@@ -519,6 +519,7 @@ fn recall(args: &Args) {
     .expect("bench-data.json");
     let reader = Reader::open(&library).expect("open library");
     let snapshot = reader.snapshot();
+    let stats = reader.stats().expect("library stats");
     // Queries from the data's distribution but not in the library: for clustered data, new points
     // of the same clusters (ids past the last one).
     let query_vectors: Vec<Vec<f32>> = (0..queries as u64)
@@ -642,7 +643,8 @@ fn recall(args: &Args) {
         "hnsw": {
             "connectivity": magpie_catalog::CONNECTIVITY,
             "expansion_add": magpie_catalog::EXPANSION_ADD,
-            "expansion_search": magpie_catalog::EXPANSION_SEARCH,
+            "expansion_search": stats.expansion_search,
+            "search_tuning": stats.search_tuning,
         },
         "vector_search_k": Stats::of(&times_k),
         "vector_search_k500": Stats::of(&times_pool),
