@@ -56,6 +56,16 @@ fn index(
     Run { summary, progress }
 }
 
+/// [`index`] of a folder into an empty library, never cancelled.
+fn index_fresh(
+    root: &Path,
+    embedder: MeanColourEmbedder,
+    sink: &mut VecSink,
+    config: &PipelineConfig,
+) -> Run {
+    index(root, Vec::new(), embedder, sink, config, &no_cancel())
+}
+
 fn no_cancel() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
@@ -92,13 +102,11 @@ fn indexes_a_library_then_follows_its_changes() {
     std::fs::write(root.join("truncated.png"), truncated).unwrap();
 
     let mut sink = VecSink::default();
-    let run = index(
+    let run = index_fresh(
         root,
-        Vec::new(),
         MeanColourEmbedder::default(),
         &mut sink,
         &test_config(),
-        &no_cancel(),
     );
     let summary = run.summary.unwrap();
     assert_eq!(
@@ -226,16 +234,9 @@ fn a_hanging_decode_is_abandoned_and_the_run_finishes() {
     };
     let mut sink = VecSink::default();
 
-    let summary = index(
-        dir.path(),
-        Vec::new(),
-        embedder,
-        &mut sink,
-        &config,
-        &no_cancel(),
-    )
-    .summary
-    .unwrap();
+    let summary = index_fresh(dir.path(), embedder, &mut sink, &config)
+        .summary
+        .unwrap();
     // The decode is still blocked at the gate: the run ended without it.
     assert_eq!(gate.waiting.load(Ordering::SeqCst), 1);
     gate.open();
@@ -275,16 +276,9 @@ fn when_every_worker_is_stuck_the_rest_is_reported_not_waited_for() {
         ..test_config()
     };
     let mut sink = VecSink::default();
-    let summary = index(
-        dir.path(),
-        Vec::new(),
-        embedder,
-        &mut sink,
-        &config,
-        &no_cancel(),
-    )
-    .summary
-    .unwrap();
+    let summary = index_fresh(dir.path(), embedder, &mut sink, &config)
+        .summary
+        .unwrap();
     gate.open();
 
     assert_eq!(summary.failed, 5, "{summary:?}");
@@ -418,16 +412,9 @@ fn an_image_the_model_rejects_costs_only_that_image() {
         ..test_config()
     };
     let mut sink = VecSink::default();
-    let summary = index(
-        dir.path(),
-        Vec::new(),
-        embedder,
-        &mut sink,
-        &config,
-        &no_cancel(),
-    )
-    .summary
-    .unwrap();
+    let summary = index_fresh(dir.path(), embedder, &mut sink, &config)
+        .summary
+        .unwrap();
     assert_eq!((summary.added, summary.failed), (3, 1), "{summary:?}");
     let failure = sink.failed()[0];
     assert_eq!(failure.path, canonical(dir.path(), "red.png"));
@@ -446,16 +433,9 @@ fn a_broken_model_stops_the_run_with_an_error() {
         ..Default::default()
     };
     let mut sink = VecSink::default();
-    let error = index(
-        dir.path(),
-        Vec::new(),
-        embedder,
-        &mut sink,
-        &test_config(),
-        &no_cancel(),
-    )
-    .summary
-    .unwrap_err();
+    let error = index_fresh(dir.path(), embedder, &mut sink, &test_config())
+        .summary
+        .unwrap_err();
     assert!(matches!(error, IndexError::Embed { .. }), "{error}");
     assert!(sink.indexed().is_empty());
 }
@@ -475,13 +455,11 @@ fn a_catalog_refusing_commits_stops_the_run_with_an_error() {
         batch_size: 1,
         ..test_config()
     };
-    let error = index(
+    let error = index_fresh(
         dir.path(),
-        Vec::new(),
         MeanColourEmbedder::default(),
         &mut sink,
         &config,
-        &no_cancel(),
     )
     .summary
     .unwrap_err();
@@ -514,13 +492,11 @@ fn slow_commits_gather_results_instead_of_taking_over() {
             commit_takes,
             ..Default::default()
         };
-        index(
+        index_fresh(
             dir.path(),
-            Vec::new(),
             MeanColourEmbedder::default(),
             &mut sink,
             &config,
-            &no_cancel(),
         )
         .summary
         .unwrap();
@@ -550,16 +526,9 @@ fn a_panicking_decoder_costs_one_file() {
         ..Default::default()
     };
     let mut sink = VecSink::default();
-    let summary = index(
-        dir.path(),
-        Vec::new(),
-        embedder,
-        &mut sink,
-        &test_config(),
-        &no_cancel(),
-    )
-    .summary
-    .unwrap();
+    let summary = index_fresh(dir.path(), embedder, &mut sink, &test_config())
+        .summary
+        .unwrap();
     assert_eq!((summary.added, summary.failed), (1, 1), "{summary:?}");
     let failure = sink.failed()[0];
     assert_eq!(failure.path, canonical(dir.path(), "blue.png"));
