@@ -75,3 +75,46 @@ pub fn dir_size(path: &Path) -> u64 {
         .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
 }
+
+/// Drops the pages of memory-mapped files named `file_names` from this process's resident set
+/// (Linux; elsewhere nothing happens). The data stays in the page cache, and a later access maps
+/// it back without I/O: this only keeps a one-off pass over a large file (every stored record)
+/// from counting, for the life of a server, as memory the server uses.
+pub fn release_mapped_pages(file_names: &std::collections::HashSet<String>) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return;
+        };
+        for line in maps.lines() {
+            // start-end perms offset dev inode path
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(path)) = (fields.next(), fields.nth(4)) else {
+                continue;
+            };
+            let named = Path::new(path)
+                .file_name()
+                .is_some_and(|n| file_names.contains(n.to_string_lossy().as_ref()));
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) else {
+                continue;
+            };
+            if named && end > start {
+                // SAFETY: the range is a whole, page-aligned mapping of an immutable segment
+                // file that this process mapped read-only; MADV_DONTNEED on a file-backed
+                // mapping only unmaps its pages, and the next access reads the same bytes back
+                // from the page cache.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file_names;
+}

@@ -39,6 +39,12 @@ impl Snapshot {
         self.text.all()
     }
 
+    /// Every record, one at a time and in no particular order: for library-wide summaries that
+    /// need not hold a million records at once.
+    pub fn for_each_record(&self, each: impl FnMut(ImageRecord)) {
+        self.text.for_each(each)
+    }
+
     /// Approximate nearest neighbours (HNSW), cosine similarity, optionally restricted to `allowed`.
     pub fn vector_search(
         &self,

@@ -530,3 +530,44 @@ fn i8_library_ranks_like_exact_cosine() {
     println!("i8 recall@10 vs exact cosine, 2000 random unit 512-d vectors: {recall:.3}");
     assert!(recall >= 0.9, "i8 recall@10 {recall}");
 }
+
+/// A pass over every record sees each live record once, and leaves none of the document store
+/// resident in this process (a server makes one such pass per generation for its facets).
+#[test]
+fn a_pass_over_every_record_leaves_the_store_unmapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
+    let ids: Vec<u64> = (0..2000).map(|_| w.allocate_id()).collect();
+    w.commit(
+        ids.iter()
+            .map(|&id| Change::Upsert {
+                record: record(id, &format!("{id}.jpg")),
+                embedding: vector(id),
+            })
+            .collect(),
+    )
+    .unwrap();
+    w.commit(vec![Change::Remove(ids[0])]).unwrap();
+    let snapshot = Reader::open(dir.path()).unwrap().snapshot();
+    let mut seen = HashSet::new();
+    snapshot.for_each_record(|r| assert!(seen.insert(r.id), "{} twice", r.id));
+    assert_eq!(seen.len(), 1999);
+    assert!(!seen.contains(&ids[0]));
+    if cfg!(target_os = "linux") {
+        // Rss of every mapping of a `.store` file of this library, from /proc/self/smaps.
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let text_dir = dir.path().join("text");
+        let mut in_store = false;
+        let mut mappings = 0;
+        for line in smaps.lines() {
+            if line.contains('-') && line.split_whitespace().count() >= 5 {
+                let path = line.split_whitespace().nth(5).unwrap_or("");
+                in_store = path.starts_with(text_dir.to_str().unwrap()) && path.ends_with(".store");
+                mappings += usize::from(in_store);
+            } else if in_store && line.starts_with("Rss:") {
+                assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+            }
+        }
+        assert!(mappings > 0, "the store is mapped while the snapshot lives");
+    }
+}
