@@ -165,6 +165,7 @@ fn short(checksum: &str) -> String {
 }
 
 /// One consistent snapshot of a library, as the searcher sees it.
+#[derive(Clone)]
 pub struct LibraryIndex {
     snapshot: Arc<Snapshot>,
     model_key: String,

@@ -21,8 +21,9 @@ pub async fn status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         let index = state.library.index();
         let facts = state.facts(&index);
         let model = state.library.reader().model();
+        // Counts from the snapshot itself: the facts may still be the previous generation's.
         Status {
-            images: facts.images,
+            images: index.snapshot().len(),
             failures: facts.failures,
             model: ModelInfo {
                 name: model.name.clone(),
@@ -30,7 +31,7 @@ pub async fn status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
             },
             // A reader only opens libraries in the current format (older ones must be upgraded).
             format_version: magpie_migrations::CURRENT_VERSION,
-            generation: facts.generation,
+            generation: index.snapshot().generation,
             indexing: state.indexing(),
         }
     })
@@ -79,8 +80,8 @@ pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         let index = state.library.index();
         let facts = state.facts(&index);
         state.metrics.render(&LibraryGauges {
-            images: facts.images,
-            generation: facts.generation,
+            images: index.snapshot().len(),
+            generation: index.snapshot().generation,
             failures: facts.failures,
             indexing_active: state.indexing().active,
         })

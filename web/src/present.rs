@@ -146,7 +146,11 @@ pub fn original_url(id: u64) -> String {
 /// The folder of `record` relative to the library root, `/`-separated, without a leading slash
 /// (empty for the root itself).
 pub fn relative_folder(record: &ImageRecord, root: &Path) -> String {
-    let folder = record.folder();
+    relative_path(record.folder(), root)
+}
+
+/// `folder` below `root`, as `/`-joined names ("" for the root itself).
+fn relative_path(folder: &Path, root: &Path) -> String {
     let relative = folder.strip_prefix(root).unwrap_or(folder);
     let parts: Vec<String> = relative
         .components()
@@ -222,11 +226,11 @@ pub fn image_info(record: &ImageRecord, root: &Path) -> ImageInfo {
     }
 }
 
-/// The deepest folder holding every image: what "relative to the library root" is relative to.
-pub fn common_root<'a>(records: impl IntoIterator<Item = &'a ImageRecord>) -> PathBuf {
+/// The deepest folder holding every one of `folders`: what "relative to the library root" is
+/// relative to.
+fn common_root<'a>(folders: impl IntoIterator<Item = &'a Path>) -> PathBuf {
     let mut root: Option<PathBuf> = None;
-    for record in records {
-        let folder = record.folder();
+    for folder in folders {
         root = Some(match root {
             None => folder.to_path_buf(),
             Some(current) => {
@@ -244,49 +248,68 @@ pub fn common_root<'a>(records: impl IntoIterator<Item = &'a ImageRecord>) -> Pa
     root.unwrap_or_default()
 }
 
-/// Facets over every record, with folders relative to `root`.
-pub fn facets<'a>(records: impl IntoIterator<Item = &'a ImageRecord>, root: &Path) -> Facets {
-    let mut folders: BTreeMap<String, u64> = BTreeMap::new();
-    let mut cameras: BTreeMap<String, u64> = BTreeMap::new();
-    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
-    let mut first: Option<i64> = None;
-    let mut last: Option<i64> = None;
-    for record in records {
-        *folders.entry(relative_folder(record, root)).or_default() += 1;
+/// Facets over every record, gathered in one pass that holds only the counts: folders stay
+/// absolute until every record has been seen, since the root they are relative to depends on
+/// all of them.
+#[derive(Debug, Default)]
+pub struct FacetCounter {
+    folders: BTreeMap<PathBuf, u64>,
+    cameras: BTreeMap<String, u64>,
+    tags: BTreeMap<String, u64>,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl FacetCounter {
+    pub fn add(&mut self, record: &ImageRecord) {
+        *self
+            .folders
+            .entry(record.folder().to_path_buf())
+            .or_default() += 1;
         if let Some(camera) = camera_name(record) {
-            *cameras.entry(camera).or_default() += 1;
+            *self.cameras.entry(camera).or_default() += 1;
         }
         for tag in &record.tags {
-            *tags.entry(tag.clone()).or_default() += 1;
+            *self.tags.entry(tag.clone()).or_default() += 1;
         }
         if let Some(taken) = record.exif.taken_at {
-            first = Some(first.map_or(taken, |f| f.min(taken)));
-            last = Some(last.map_or(taken, |l| l.max(taken)));
+            self.first = Some(self.first.map_or(taken, |f| f.min(taken)));
+            self.last = Some(self.last.map_or(taken, |l| l.max(taken)));
         }
     }
-    let by_count_then_name =
-        |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-    let mut cameras: Vec<(String, u64)> = cameras.into_iter().collect();
-    cameras.sort_by(by_count_then_name);
-    let mut tags: Vec<(String, u64)> = tags.into_iter().collect();
-    tags.sort_by(by_count_then_name);
-    Facets {
-        folders: folders
-            .into_iter()
-            .map(|(path, count)| FolderCount { path, count })
-            .collect(),
-        cameras: cameras
-            .into_iter()
-            .map(|(name, count)| CameraCount { name, count })
-            .collect(),
-        tags: tags
-            .into_iter()
-            .map(|(tag, count)| TagCount { tag, count })
-            .collect(),
-        date_range: DateRange {
-            first: first.map(rfc3339),
-            last: last.map(rfc3339),
-        },
+
+    /// The records' common root, and the facets with folders relative to it.
+    pub fn finish(self) -> (PathBuf, Facets) {
+        let root = common_root(self.folders.keys().map(PathBuf::as_path));
+        let mut folders: BTreeMap<String, u64> = BTreeMap::new();
+        for (folder, count) in self.folders {
+            *folders.entry(relative_path(&folder, &root)).or_default() += count;
+        }
+        let by_count_then_name =
+            |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        let mut cameras: Vec<(String, u64)> = self.cameras.into_iter().collect();
+        cameras.sort_by(by_count_then_name);
+        let mut tags: Vec<(String, u64)> = self.tags.into_iter().collect();
+        tags.sort_by(by_count_then_name);
+        let facets = Facets {
+            folders: folders
+                .into_iter()
+                .map(|(path, count)| FolderCount { path, count })
+                .collect(),
+            cameras: cameras
+                .into_iter()
+                .map(|(name, count)| CameraCount { name, count })
+                .collect(),
+            tags: tags
+                .into_iter()
+                .map(|(tag, count)| TagCount { tag, count })
+                .collect(),
+            date_range: DateRange {
+                first: self.first.map(rfc3339),
+                last: self.last.map(rfc3339),
+            },
+        };
+        (root, facets)
     }
 }
 
@@ -352,10 +375,11 @@ mod tests {
             record("/photos/2023/b.png"),
             record("/photos/2024/x/c.png"),
         ];
-        let root = common_root(&records);
+        let mut counter = FacetCounter::default();
+        records.iter().for_each(|r| counter.add(r));
+        let (root, facets) = counter.finish();
         assert_eq!(root, PathBuf::from("/photos"));
         assert_eq!(relative_folder(&records[0], &root), "2023/lisbon");
-        let facets = facets(&records, &root);
         let paths: Vec<&str> = facets.folders.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["2023", "2023/lisbon", "2024/x"]);
         assert_eq!(relative_folder(&records[1], Path::new("/photos/2023")), "");

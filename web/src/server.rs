@@ -111,6 +111,14 @@ pub fn run(
 ) -> Result<(), ServeError> {
     let config = state.config.clone();
     let addrs = config.validate()?;
+    // Before listening, so that no request waits for the first pass over the records.
+    let started = std::time::Instant::now();
+    let facts = state.facts(&state.library.index());
+    tracing::info!(
+        images = facts.images,
+        seconds = started.elapsed().as_secs_f64(),
+        "library facets computed"
+    );
     let state = web::Data::new(state);
     actix_web::rt::System::new().block_on(async move {
         let factory_state = state.clone();

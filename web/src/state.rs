@@ -1,8 +1,14 @@
 //! What every request shares: the opened library, the settings, the metrics, and facts derived
-//! from one library generation (folder root, facets, failure count), recomputed only when a
-//! writer has committed a new generation.
+//! from one library generation (folder root, facets, failure count).
+//!
+//! The facts need a pass over every record (seconds at a million images), so they are never
+//! recomputed on a request's time: after a writer commits, requests go on with the previous
+//! generation's facts while one background thread computes the new ones. Only the very first
+//! request of a server that has none yet waits for them (`magpie serve` computes them before it
+//! starts listening).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,7 +39,42 @@ pub struct AppState {
     pub(crate) library: Arc<LibrarySearch>,
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Metrics,
-    facts: Mutex<Option<Arc<LibraryFacts>>>,
+    facts: Arc<FactsCache>,
+}
+
+/// The newest facts computed, and whether a thread is computing newer ones.
+#[derive(Default)]
+struct FactsCache {
+    current: Mutex<Option<Arc<LibraryFacts>>>,
+    refreshing: AtomicBool,
+}
+
+impl FactsCache {
+    /// Keeps `facts` unless the cache already holds a newer generation's.
+    fn offer(&self, facts: Arc<LibraryFacts>) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current
+            .as_ref()
+            .is_none_or(|c| c.generation < facts.generation)
+        {
+            *current = Some(facts);
+        }
+    }
+}
+
+/// One pass over `index`'s records.
+fn compute_facts(library: &LibrarySearch, index: &LibraryIndex) -> LibraryFacts {
+    let snapshot = index.snapshot();
+    let mut counter = present::FacetCounter::default();
+    snapshot.for_each_record(|record| counter.add(&record));
+    let (root, facets) = counter.finish();
+    LibraryFacts {
+        generation: snapshot.generation,
+        facets,
+        images: snapshot.len(),
+        failures: library.reader().failures().len() as u64,
+        root,
+    }
 }
 
 /// A counting semaphore for the blocking pool, one per process (every `AppState` over the same
@@ -90,7 +131,7 @@ impl AppState {
             library,
             config,
             metrics: Metrics::default(),
-            facts: Mutex::new(None),
+            facts: Arc::default(),
         }
     }
 
@@ -112,25 +153,53 @@ impl AppState {
         &self.config
     }
 
-    /// The facts of `index`'s generation: cached, or computed now (once, under the lock, so a
-    /// burst of requests after a commit does the work a single time).
+    /// The newest facts available for `index`: those of its generation, or, while a background
+    /// thread computes those, of the generation before. Computed here, once, only when there are
+    /// none at all (a burst of first requests waits on the same computation).
     pub(crate) fn facts(&self, index: &LibraryIndex) -> Arc<LibraryFacts> {
         let generation = index.snapshot().generation;
-        let mut cached = self.facts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(facts) = cached.as_ref().filter(|f| f.generation == generation) {
-            return facts.clone();
+        let mut current = self.facts.current.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some(facts) if facts.generation >= generation => facts.clone(),
+            Some(stale) => {
+                let stale = stale.clone();
+                drop(current);
+                self.refresh_in_background(index);
+                stale
+            }
+            None => {
+                let facts = Arc::new(compute_facts(&self.library, index));
+                *current = Some(facts.clone());
+                facts
+            }
         }
-        let records = index.snapshot().all_records();
-        let root = present::common_root(&records);
-        let facts = Arc::new(LibraryFacts {
-            generation,
-            facets: present::facets(&records, &root),
-            images: index.snapshot().len(),
-            failures: self.library.reader().failures().len() as u64,
-            root,
-        });
-        *cached = Some(facts.clone());
-        facts
+    }
+
+    /// Starts a thread computing `index`'s facts, unless one is already running (it will be
+    /// followed by another if the library has moved on again by the time it ends).
+    fn refresh_in_background(&self, index: &LibraryIndex) {
+        if self.facts.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (cache, library, index) = (self.facts.clone(), self.library.clone(), index.clone());
+        let spawned = std::thread::Builder::new()
+            .name("magpie-facts".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let facts = compute_facts(&library, &index);
+                tracing::debug!(
+                    generation = facts.generation,
+                    images = facts.images,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "library facets recomputed"
+                );
+                cache.offer(Arc::new(facts));
+                cache.refreshing.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a thread for the library facets: {e}");
+            self.facts.refreshing.store(false, Ordering::Release);
+        }
     }
 
     /// Indexing progress from the indexer's progress file, when one is running.

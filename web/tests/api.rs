@@ -12,7 +12,9 @@ use actix_web::web;
 use magpie_web::{app, AppState, ServerConfig};
 use serde_json::Value;
 
-use common::{fixture, solid_png, HOSTILE_NAME};
+use common::{
+    colour_model, cpu, fixture, index_photos, scratch_dir, solid_png, write_photos, HOSTILE_NAME,
+};
 
 struct Reply {
     status: StatusCode,
@@ -698,6 +700,65 @@ async fn image_routes_and_traversal_attempts() {
             "{uri}"
         );
     }
+}
+
+/// After a commit, requests are not held up by the pass over every record that the facets need:
+/// counts come from the new generation at once, the facets follow from a background pass.
+#[actix_web::test]
+async fn facets_follow_commits_in_the_background() {
+    let Some(spec) = colour_model() else {
+        return;
+    };
+    // A library of its own: this test writes to it.
+    let root = scratch_dir("magpie-web-facets");
+    let _ = std::fs::remove_dir_all(&root);
+    let (photos, library) = (root.join("photos"), root.join("library"));
+    write_photos(&photos);
+    index_photos(&library, &photos, &spec);
+    let search = magpie_searcher::LibrarySearch::open(
+        &library,
+        &spec,
+        &cpu(),
+        magpie_searcher::SearcherConfig::default(),
+    )
+    .unwrap();
+    let app = test::init_service(app(web::Data::new(AppState::new(
+        search,
+        ServerConfig::default(),
+    ))))
+    .await;
+    let folders = |facets: &Value| -> Vec<String> {
+        facets["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = send(&app, get("/api/facets")).await.json();
+    assert_eq!(folders(&before), ["blue", "green", "red", "yellow"]);
+
+    solid_png(&photos.join("purple/p.png"), 32, 32, [120, 20, 160]);
+    index_photos(&library, &photos, &spec);
+    let status = send(&app, get("/api/status")).await.json();
+    assert_eq!(status["images"], 18, "{status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let facets = send(&app, get("/api/facets")).await.json();
+        if folders(&facets).contains(&"purple".to_owned()) {
+            assert_eq!(folders(&facets).len(), 5, "{facets}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the facets never caught up: {facets}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The new folder is searchable by its relative name.
+    let page = send(&app, get("/api/search?folder=purple")).await.json();
+    assert_eq!(page["hits"].as_array().map(Vec::len), Some(1), "{page}");
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[actix_web::test]
