@@ -337,6 +337,7 @@ fn query(args: &Args) {
     .unwrap_or_else(|e| panic!("open library: {e}"));
     let open_seconds = opened.elapsed().as_secs_f64();
     let images = search.reader().snapshot().len();
+    let breadth = search.reader().stats().expect("library stats");
     let after_open = memory::resident();
 
     let run = |text: &str| -> (Duration, usize) {
@@ -377,6 +378,8 @@ fn query(args: &Args) {
         "bench": "query",
         "library": library,
         "images": images,
+        "expansion_search": breadth.expansion_search,
+        "search_tuning": breadth.search_tuning,
         "open_seconds": open_seconds,
         "warm_up_ms": warm_up.as_secs_f64() * 1e3,
         "mean_hits_per_query": hits as f64 / all_distinct.len().max(1) as f64,
