@@ -154,9 +154,7 @@ fn stats_for(
         vectors,
         failures,
         quantization,
-        expansion_search: search_tuning
-            .as_ref()
-            .map_or(EXPANSION_SEARCH, |t| t.expansion_search),
+        expansion_search: vectors::expansion_for(search_tuning.as_ref()),
         search_tuning,
         bytes_database,
         bytes_vectors,

@@ -107,10 +107,11 @@ pub(crate) struct Probe {
 }
 
 /// Whether a library of `len` vectors last measured as `tuning` should be measured again: it has
-/// reached [`TUNE_MIN_VECTORS`] for the first time, or doubled or halved since.
+/// reached [`TUNE_MIN_VECTORS`] for the first time, or doubled or halved since, or it has shrunk
+/// below that size with a measurement left over (which measuring again drops).
 pub(crate) fn needs_tuning(tuning: Option<&SearchTuning>, len: usize) -> bool {
     if len < TUNE_MIN_VECTORS {
-        return false;
+        return tuning.is_some();
     }
     match tuning {
         None => true,
@@ -277,6 +278,8 @@ mod tests {
         assert!(needs_tuning(Some(&t), 80_000));
         assert!(!needs_tuning(Some(&t), 20_001));
         assert!(needs_tuning(Some(&t), 20_000));
+        // Shrunk below the minimum: measured again, which goes back to the default.
+        assert!(needs_tuning(Some(&t), TUNE_MIN_VECTORS - 1));
     }
 
     #[test]

@@ -205,10 +205,26 @@ impl VectorIndex {
         expansion_for(self.tuning.as_ref())
     }
 
-    /// Whether the breadth should be measured (again) at the current size.
-    pub(crate) fn needs_tuning(&self) -> bool {
-        tuning::needs_tuning(self.tuning.as_ref(), self.len())
-            || (self.len() < tuning::TUNE_MIN_VECTORS && self.tuning.is_some())
+    /// Measures the breadth again (see [`Self::tune`]) when the index has reached, outgrown or
+    /// shrunk below the size it was last measured at (`crate::tuning::needs_tuning`).
+    pub(crate) fn retune_if_due(
+        &mut self,
+        id_limit: u64,
+        target: f64,
+        max_breadth: usize,
+    ) -> Result<()> {
+        if !tuning::needs_tuning(self.tuning.as_ref(), self.len()) {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let tuning = self.tune(id_limit, target, max_breadth)?;
+        tracing::info!(index = %self.path.display(),
+            vectors = self.len(),
+            expansion_search = self.expansion_search(),
+            worst_recall = tuning.as_ref().map(|t| t.worst_recall()),
+            seconds = started.elapsed().as_secs_f64(),
+            "measured the search breadth");
+        Ok(())
     }
 
     /// Measures the search breadth, at most `max_breadth`, this library's vectors need for
@@ -606,7 +622,7 @@ fn add_vector(
 }
 
 /// The breadth searches use: the measured one, else the default.
-fn expansion_for(tuning: Option<&SearchTuning>) -> usize {
+pub(crate) fn expansion_for(tuning: Option<&SearchTuning>) -> usize {
     tuning.map_or(EXPANSION_SEARCH, |t| t.expansion_search)
 }
 

@@ -326,9 +326,7 @@ impl Writer {
         vectors.upsert_many(&chunk)?;
         // A rebuilt graph is a new graph: measure it afresh, with the goal last aimed for.
         let (target, max_breadth) = self.tuning_goal();
-        if vectors.needs_tuning() {
-            vectors.tune(self.next_id, target, max_breadth)?;
-        }
+        vectors.retune_if_due(self.next_id, target, max_breadth)?;
         vectors.save(&self.layout.root, self.generation)?;
         self.vectors = vectors;
         Ok(())
@@ -341,23 +339,6 @@ impl Writer {
             .map_or((TARGET_RECALL, DEFAULT_MAX_BREADTH), |t| {
                 (t.target_recall, t.max_expansion_search)
             })
-    }
-
-    /// Re-measures the search breadth when the library has outgrown (or shrunk far below) the
-    /// size it was measured at, aiming at the target it was last measured for.
-    fn retune_if_due(&mut self) -> Result<()> {
-        if self.vectors.needs_tuning() {
-            let (target, max_breadth) = self.tuning_goal();
-            let started = std::time::Instant::now();
-            let tuning = self.vectors.tune(self.next_id, target, max_breadth)?;
-            tracing::info!(library = %self.layout.root.display(),
-                vectors = self.vectors.len(),
-                expansion_search = self.vectors.expansion_search(),
-                worst_recall = tuning.as_ref().map(|t| t.worst_recall()),
-                seconds = started.elapsed().as_secs_f64(),
-                "measured the search breadth");
-        }
-        Ok(())
     }
 
     /// Rebuilds both derived indexes from sled (`magpie library rebuild`).
@@ -629,7 +610,9 @@ impl Writer {
         }
         upserts.sort_unstable_by_key(|(id, _)| *id);
         self.vectors.upsert_many(&upserts)?;
-        self.retune_if_due()?;
+        let (target, max_breadth) = self.tuning_goal();
+        self.vectors
+            .retune_if_due(self.next_id, target, max_breadth)?;
         self.vectors.save(&self.layout.root, generation)?;
         if failures_changed {
             let failures = self.failures()?;
