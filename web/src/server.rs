@@ -113,9 +113,10 @@ pub fn run(
     let addrs = config.validate()?;
     // Before listening, so that no request waits for the first pass over the records.
     let started = std::time::Instant::now();
-    let facts = state.facts(&state.library.index());
+    let index = state.library.index();
+    state.facts(&index);
     tracing::info!(
-        images = facts.images,
+        images = index.snapshot().len(),
         seconds = started.elapsed().as_secs_f64(),
         "library facets computed"
     );

@@ -31,7 +31,6 @@ pub struct LibraryFacts {
     /// The deepest folder holding every image; API folders are relative to it.
     pub root: PathBuf,
     pub facets: Facets,
-    pub images: u64,
     pub failures: u64,
 }
 
@@ -71,7 +70,6 @@ fn compute_facts(library: &LibrarySearch, index: &LibraryIndex) -> LibraryFacts 
     LibraryFacts {
         generation: snapshot.generation,
         facets,
-        images: snapshot.len(),
         failures: library.reader().failures().len() as u64,
         root,
     }
@@ -189,7 +187,7 @@ impl AppState {
                 let facts = compute_facts(&library, &index);
                 tracing::debug!(
                     generation = facts.generation,
-                    images = facts.images,
+                    images = index.snapshot().len(),
                     seconds = started.elapsed().as_secs_f64(),
                     "library facets recomputed"
                 );
