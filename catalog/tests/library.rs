@@ -53,6 +53,21 @@ fn record(id: u64, name: &str) -> ImageRecord {
     }
 }
 
+/// Commits `count` new images named `<id>.jpg` in one commit, each embedded as `embedding(id)`;
+/// returns their ids.
+fn commit_new(w: &mut Writer, count: usize, embedding: impl Fn(u64) -> Vec<f32>) -> Vec<u64> {
+    let ids: Vec<u64> = (0..count).map(|_| w.allocate_id()).collect();
+    let changes = ids
+        .iter()
+        .map(|&id| Change::Upsert {
+            record: record(id, &format!("{id}.jpg")),
+            embedding: embedding(id),
+        })
+        .collect();
+    w.commit(changes).unwrap();
+    ids
+}
+
 fn upsert(w: &mut Writer, name: &str) -> u64 {
     let id = w.allocate_id();
     w.commit(vec![Change::Upsert {
@@ -424,16 +439,7 @@ fn crash_at_random_points_loses_nothing() {
 fn many_concurrent_searches_on_one_reader() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
-    let changes = (0..300)
-        .map(|_| {
-            let id = w.allocate_id();
-            Change::Upsert {
-                record: record(id, &format!("{id}.jpg")),
-                embedding: vector(id),
-            }
-        })
-        .collect();
-    w.commit(changes).unwrap();
+    commit_new(&mut w, 300, vector);
     let reader = std::sync::Arc::new(Reader::open(dir.path()).unwrap());
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(32));
     let threads: Vec<_> = (0..32u64)
@@ -462,15 +468,7 @@ fn many_concurrent_searches_on_one_reader() {
 fn large_commits_and_rebuilds_index_every_vector() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
-    let ids: Vec<u64> = (0..3000).map(|_| w.allocate_id()).collect();
-    let changes = ids
-        .iter()
-        .map(|&id| Change::Upsert {
-            record: record(id, &format!("{id}.jpg")),
-            embedding: vector(id),
-        })
-        .collect();
-    w.commit(changes).unwrap();
+    let ids = commit_new(&mut w, 3000, vector);
     let check = |w: &Writer| {
         let report = w.verify().unwrap();
         assert!(report.ok && report.vectors == 3000, "{report:?}");
@@ -500,15 +498,7 @@ fn i8_library_ranks_like_exact_cosine() {
         ..model()
     };
     let mut w = Writer::open(dir.path(), &identity, &options).unwrap();
-    let ids: Vec<u64> = (0..2000).map(|_| w.allocate_id()).collect();
-    let changes = ids
-        .iter()
-        .map(|&id| Change::Upsert {
-            record: record(id, &format!("{id}.jpg")),
-            embedding: unit(id),
-        })
-        .collect();
-    w.commit(changes).unwrap();
+    let ids = commit_new(&mut w, 2000, unit);
     let snapshot = Reader::open(dir.path()).unwrap().snapshot();
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let mut found = 0;
@@ -537,16 +527,7 @@ fn i8_library_ranks_like_exact_cosine() {
 fn a_pass_over_every_record_leaves_the_store_unmapped() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();
-    let ids: Vec<u64> = (0..2000).map(|_| w.allocate_id()).collect();
-    w.commit(
-        ids.iter()
-            .map(|&id| Change::Upsert {
-                record: record(id, &format!("{id}.jpg")),
-                embedding: vector(id),
-            })
-            .collect(),
-    )
-    .unwrap();
+    let ids = commit_new(&mut w, 2000, vector);
     w.commit(vec![Change::Remove(ids[0])]).unwrap();
     let snapshot = Reader::open(dir.path()).unwrap().snapshot();
     let mut seen = HashSet::new();
