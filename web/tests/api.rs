@@ -12,9 +12,7 @@ use actix_web::web;
 use magpie_web::{app, AppState, ServerConfig};
 use serde_json::Value;
 
-use common::{
-    colour_model, cpu, fixture, index_photos, scratch_dir, solid_png, write_photos, HOSTILE_NAME,
-};
+use common::{fixture, index_photos, new_fixture, solid_png, HOSTILE_NAME};
 
 struct Reply {
     status: StatusCode,
@@ -706,24 +704,12 @@ async fn image_routes_and_traversal_attempts() {
 /// counts come from the new generation at once, the facets follow from a background pass.
 #[actix_web::test]
 async fn facets_follow_commits_in_the_background() {
-    let Some(spec) = colour_model() else {
+    // A library of its own: this test writes to it.
+    let Some(f) = new_fixture("magpie-web-facets") else {
         return;
     };
-    // A library of its own: this test writes to it.
-    let root = scratch_dir("magpie-web-facets");
-    let _ = std::fs::remove_dir_all(&root);
-    let (photos, library) = (root.join("photos"), root.join("library"));
-    write_photos(&photos);
-    index_photos(&library, &photos, &spec);
-    let search = magpie_searcher::LibrarySearch::open(
-        &library,
-        &spec,
-        &cpu(),
-        magpie_searcher::SearcherConfig::default(),
-    )
-    .unwrap();
-    let app = test::init_service(app(web::Data::new(AppState::new(
-        search,
+    let app = test::init_service(app(web::Data::new(AppState::shared(
+        f.library.clone(),
         ServerConfig::default(),
     ))))
     .await;
@@ -738,8 +724,8 @@ async fn facets_follow_commits_in_the_background() {
     let before = send(&app, get("/api/facets")).await.json();
     assert_eq!(folders(&before), ["blue", "green", "red", "yellow"]);
 
-    solid_png(&photos.join("purple/p.png"), 32, 32, [120, 20, 160]);
-    index_photos(&library, &photos, &spec);
+    solid_png(&f.photos.join("purple/p.png"), 32, 32, [120, 20, 160]);
+    index_photos(&f.library_dir, &f.photos, &f.spec);
     let status = send(&app, get("/api/status")).await.json();
     assert_eq!(status["images"], 18, "{status}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -758,7 +744,7 @@ async fn facets_follow_commits_in_the_background() {
     // The new folder is searchable by its relative name.
     let page = send(&app, get("/api/search?folder=purple")).await.json();
     assert_eq!(page["hits"].as_array().map(Vec::len), Some(1), "{page}");
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&f.root);
 }
 
 #[actix_web::test]

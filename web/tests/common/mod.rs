@@ -129,6 +129,9 @@ pub fn index_photos(dir: &Path, photos: &Path, spec: &ModelSpec) {
 pub struct Fixture {
     pub root: PathBuf,
     pub photos: PathBuf,
+    /// The library's directory, and the model it was indexed with (to index into it again).
+    pub library_dir: PathBuf,
+    pub spec: ModelSpec,
     pub library: Arc<LibrarySearch>,
 }
 
@@ -145,21 +148,27 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 pub fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     FIXTURE
-        .get_or_init(|| {
-            let spec = colour_model()?;
-            let root = scratch_dir("magpie-web-api");
-            let _ = std::fs::remove_dir_all(&root);
-            let photos = root.join("photos");
-            let library = root.join("library");
-            write_photos(&photos);
-            index_photos(&library, &photos, &spec);
-            let search =
-                LibrarySearch::open(&library, &spec, &cpu(), SearcherConfig::default()).unwrap();
-            Some(Fixture {
-                root,
-                photos,
-                library: Arc::new(search),
-            })
-        })
+        .get_or_init(|| new_fixture("magpie-web-api"))
         .as_ref()
+}
+
+/// A fresh library of the test photos under `scratch_dir(name)`, indexed with the colour model
+/// (None when the model is not available).
+pub fn new_fixture(name: &str) -> Option<Fixture> {
+    let spec = colour_model()?;
+    let root = scratch_dir(name);
+    let _ = std::fs::remove_dir_all(&root);
+    let photos = root.join("photos");
+    let library_dir = root.join("library");
+    write_photos(&photos);
+    index_photos(&library_dir, &photos, &spec);
+    let search =
+        LibrarySearch::open(&library_dir, &spec, &cpu(), SearcherConfig::default()).unwrap();
+    Some(Fixture {
+        root,
+        photos,
+        library_dir,
+        spec,
+        library: Arc::new(search),
+    })
 }
