@@ -1,0 +1,319 @@
+//! `magpie-testkit`: the one place that decides what a Magpie test may skip, and how a skip is
+//! seen.
+//!
+//! The rule, for every crate: what `scripts/test` provides (the generated test models, ONNX
+//! Runtime, the Python reference venv, the services it starts) must be there, and a test that
+//! misses it **fails** with the fix. Only `../shared` — material a clone of the project alone does
+//! not have — may be absent, and a test that needs it **skips visibly**: [`skip`] writes past the
+//! test harness's output capture (so the line shows in `cargo test` output even for a passing
+//! test) and appends to the file named by `MAGPIE_SKIP_LOG`, which `scripts/test` counts and
+//! lists at the end. A skip while `../shared` is present is a bug, and `scripts/test` fails on it.
+//!
+//! Also here: running a command as an unprivileged user when the suite runs as root (so
+//! permission tests really run in CI), and a child-process guard that kills on drop (so a failing
+//! test does not leak a server or a watcher).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// The workspace root (this crate lives in `testkit/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ has a parent")
+        .to_path_buf()
+}
+
+/// `MAGPIE_TESTDATA`, else `<root>/.magpie/testdata` (where `scripts/test` generates models).
+pub fn testdata_dir() -> PathBuf {
+    std::env::var_os("MAGPIE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".magpie").join("testdata"))
+}
+
+/// `.magpie/testdata/models/<name>`; fails the test with the fix when it is missing.
+pub fn test_model(name: &str) -> PathBuf {
+    let dir = testdata_dir().join("models").join(name);
+    assert!(
+        dir.is_dir(),
+        "generated test model {} is missing: run scripts/test (it generates the test models)",
+        dir.display()
+    );
+    dir
+}
+
+/// The ONNX Runtime library (or its folder) made by `scripts/setup`: `MAGPIE_ORT_LIB`, else
+/// `<root>/.magpie/ort`. Fails the test with the fix when it is missing.
+pub fn ort_lib() -> PathBuf {
+    let lib = std::env::var_os("MAGPIE_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".magpie").join("ort"));
+    assert!(
+        lib.exists(),
+        "ONNX Runtime {} is missing: run scripts/test (it runs scripts/setup)",
+        lib.display()
+    );
+    lib
+}
+
+/// The reference Python of `.venv` (`MAGPIE_PYTHON` overrides). Fails the test when missing.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("MAGPIE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv").join("bin").join("python"));
+    assert!(
+        python.exists(),
+        "reference Python {} is missing: run scripts/test (it runs scripts/setup)",
+        python.display()
+    );
+    python
+}
+
+/// Where `../shared` is expected: `MAGPIE_SHARED`, else the folder beside the checkout.
+pub fn shared_location() -> PathBuf {
+    std::env::var_os("MAGPIE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("..").join("shared"))
+}
+
+/// `../shared` when it is there, else `Err(reason)` for [`skip`].
+pub fn shared_dir() -> Result<PathBuf, String> {
+    let dir = shared_location();
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} is absent (a clone without ../shared; set MAGPIE_SHARED to use another copy)",
+            dir.display()
+        ))
+    }
+}
+
+/// `../shared`, or `None` after [`skip`]ping the calling test with the reason:
+/// `let Some(shared) = magpie_testkit::shared_or_skip() else { return };`
+pub fn shared_or_skip() -> Option<PathBuf> {
+    match shared_dir() {
+        Ok(dir) => Some(dir),
+        Err(reason) => {
+            skip(&reason);
+            None
+        }
+    }
+}
+
+/// A path inside `../shared` (e.g. `data/photos`), or `None` after skipping. A `../shared` that
+/// is present but lacks the path fails the test: the material moved, and silence would hide it.
+pub fn shared_path_or_skip(relative: &str) -> Option<PathBuf> {
+    let path = shared_or_skip()?.join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing from ../shared (read ../shared/README.md)",
+        path.display()
+    );
+    Some(path)
+}
+
+/// The name the harness gave the running test (`module::test`), else the thread's name.
+fn current_test() -> String {
+    let binary = std::env::args()
+        .next()
+        .map(|arg| {
+            let name = Path::new(&arg)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(arg);
+            // Cargo names test binaries `<target>-<16 hex digits>`.
+            match name.rsplit_once('-') {
+                Some((target, hash))
+                    if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    target.to_string()
+                }
+                _ => name,
+            }
+        })
+        .unwrap_or_default();
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("unnamed thread")
+        .to_string();
+    format!("{binary}::{thread}")
+}
+
+/// Marks the calling test as skipped, with the reason. The line goes to the real stderr (not the
+/// harness's capture, so `cargo test` shows it) and to `MAGPIE_SKIP_LOG` when set. The caller
+/// returns right after.
+pub fn skip(reason: &str) {
+    let line = format!("SKIP {}: {}", current_test(), reason.replace('\n', " "));
+    // `std::io::stderr()` written directly is not captured by the test harness (only the
+    // `print!` family is), so the skip is visible in a normal `cargo test` run.
+    let _ = writeln!(std::io::stderr(), "{line}");
+    if let Some(log) = std::env::var_os("MAGPIE_SKIP_LOG") {
+        let appended = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut file| writeln!(file, "{line}"));
+        if let Err(e) = appended {
+            panic!(
+                "cannot record the skip in {}: {e}",
+                Path::new(&log).display()
+            );
+        }
+    }
+}
+
+/// Whether this process runs as root (which ignores file permissions).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A command that runs `program` without root's privileges: as is for an ordinary user, and as
+/// `nobody` through `setpriv` when the suite runs as root (CI does), so that permission-denied
+/// paths are really exercised. Fails the test when root cannot drop privileges.
+pub fn unprivileged(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if !is_root() {
+        return Command::new(program);
+    }
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("setpriv (util-linux) is needed to run permission tests as root");
+    let mut cmd = Command::new(setpriv);
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--",
+    ])
+    .arg(program);
+    cmd
+}
+
+/// Makes `path` and every folder above it up to `/` traversable by an unprivileged user (adds
+/// `o+x` to folders), so [`unprivileged`] commands can reach test files under a root-owned tree.
+pub fn open_path_for_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut current = Some(path);
+    while let Some(dir) = current {
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if meta.is_dir() {
+                let mode = meta.permissions().mode();
+                if mode & 0o001 == 0 {
+                    let _ = std::fs::set_permissions(
+                        dir,
+                        std::fs::Permissions::from_mode(mode | 0o005),
+                    );
+                }
+            }
+        }
+        current = dir.parent();
+    }
+}
+
+/// A child process that is killed and reaped when the guard drops — including when the test
+/// panics, so a failing test never leaves a server or watcher running.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Option<Child>,
+}
+
+impl ChildGuard {
+    pub fn new(child: Child) -> Self {
+        Self { child: Some(child) }
+    }
+
+    /// Spawns `cmd` under a guard; fails the test when it cannot start.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self::new(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        )
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is still guarded")
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("the child is still guarded").id()
+    }
+
+    /// Hands the child back without killing it (e.g. to `wait_with_output`).
+    pub fn into_inner(mut self) -> Child {
+        self.child.take().expect("the child is still guarded")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_names_the_test_and_reaches_the_log() {
+        let log = std::env::temp_dir().join(format!("magpie-testkit-skip-{}", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        // The variable is read at the time of the call; set it for this process only.
+        std::env::set_var("MAGPIE_SKIP_LOG", &log);
+        skip("a reason\nover two lines");
+        std::env::remove_var("MAGPIE_SKIP_LOG");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("skip_names_the_test_and_reaches_the_log: a reason over two lines"),
+            "{text}"
+        );
+        assert!(text.starts_with("SKIP magpie_testkit::"), "{text}");
+    }
+
+    #[test]
+    fn an_absent_shared_folder_is_a_reason_not_a_path() {
+        std::env::set_var("MAGPIE_SHARED", "/nonexistent/magpie-shared");
+        let result = shared_dir();
+        std::env::remove_var("MAGPIE_SHARED");
+        let reason = result.unwrap_err();
+        assert!(reason.contains("/nonexistent/magpie-shared is absent"), "{reason}");
+    }
+
+    #[test]
+    fn guarded_children_die_with_the_guard() {
+        let guard = ChildGuard::spawn(Command::new("sleep").arg("30"));
+        let pid = guard.id() as i32;
+        drop(guard);
+        // SAFETY: kill with signal 0 only checks for existence.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "the guarded child {pid} is still running");
+    }
+
+    #[test]
+    fn unprivileged_commands_cannot_read_private_files() {
+        let dir = std::env::temp_dir().join(format!("magpie-testkit-priv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        open_path_for_others(&dir);
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let status = unprivileged("cat")
+            .arg(&secret)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!status.success(), "an unprivileged cat read a mode-000 file");
+    }
+}
