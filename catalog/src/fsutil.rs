@@ -1,4 +1,4 @@
-//! Small file-system helpers for crash safety.
+//! Small file-system helpers for crash safety (durable writes, swapping two folders).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -61,6 +61,75 @@ pub fn sync_files(root: &Path, files: &[std::path::PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes the folders `a` and `b` trade places. On Linux this is one atomic
+/// `renameat2(RENAME_EXCHANGE)`: at every moment each path names one complete folder. Where that
+/// is not available (another system, a file system without it), `a` is renamed to
+/// `<a>.replaced`, `b` to `a`, and `<a>.replaced` to `b`, which leaves `a` missing for a moment.
+pub fn exchange_dirs(a: &Path, b: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let c_path = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| CatalogError::Io {
+                path: p.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"),
+            })
+        };
+        let (ca, cb) = (c_path(a)?, c_path(b)?);
+        // SAFETY: two valid NUL-terminated paths, relative to the working directory; the call
+        // only renames.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if done == 0 {
+            sync_parent(a);
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            // Not supported by this kernel or file system: rename in three steps below.
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
+                tracing::debug!("renameat2(RENAME_EXCHANGE) unavailable ({error}); renaming in steps")
+            }
+            _ => return Err(CatalogError::io(a)(error)),
+        }
+    }
+    let mut aside = a.as_os_str().to_owned();
+    aside.push(".replaced");
+    let aside = std::path::PathBuf::from(aside);
+    std::fs::rename(a, &aside).map_err(CatalogError::io(a))?;
+    std::fs::rename(b, a).map_err(|source| CatalogError::Io {
+        path: a.to_path_buf(),
+        source: std::io::Error::new(
+            source.kind(),
+            format!(
+                "cannot move {} into place ({source}); the previous library is at {}",
+                b.display(),
+                aside.display()
+            ),
+        ),
+    })?;
+    std::fs::rename(&aside, b).map_err(CatalogError::io(&aside))?;
+    sync_parent(a);
+    Ok(())
+}
+
+/// Makes a rename in `path`'s folder durable (best effort).
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
 }
 
 /// Size of everything below `path`, in bytes.

@@ -201,6 +201,16 @@ impl Writer {
         let layout = LibraryLayout::new(dir);
         std::fs::create_dir_all(&layout.root).map_err(CatalogError::io(&layout.root))?;
         let lock = lock(&layout)?;
+        Self::open_locked(layout, model, options, lock)
+    }
+
+    /// [`Writer::open`] for a library whose lock this process already holds.
+    fn open_locked(
+        layout: LibraryLayout,
+        model: &ModelIdentity,
+        options: &WriterOptions,
+        lock: std::fs::File,
+    ) -> Result<Self> {
         magpie_migrations::upgrade(&layout.root)?;
         let db_path = layout.db_dir();
         let db = magpie_migrations::open_sled(&db_path).map_err(CatalogError::sled(&db_path))?;
@@ -354,6 +364,51 @@ impl Writer {
 
     pub fn layout(&self) -> &LibraryLayout {
         &self.layout
+    }
+
+    /// How the vector index stores vectors (chosen when the library was created).
+    pub fn quantization(&self) -> Quantization {
+        self.vectors.quantization()
+    }
+
+    /// Puts `replacement` — a complete library built beside this one (e.g. re-embedded with
+    /// another model into a staging folder) — in this library's place, deletes this library, and
+    /// returns the replacement opened at this library's path.
+    ///
+    /// Neither folder is ever without its writer lock: both locks are held across the swap (a
+    /// lock belongs to the open lock file, which moves with its folder), and the returned writer
+    /// still holds the replacement's, so the caller decides when other writers may come in. On
+    /// Linux the two folders trade places in one atomic `renameat2(RENAME_EXCHANGE)`, so the
+    /// library path always names a complete library; elsewhere (or on a file system without it)
+    /// this library is renamed aside first, and a crash between the two renames leaves it at
+    /// `<name>.replaced`, named in the error of the second rename.
+    pub fn replace_with(self, replacement: Writer) -> Result<Writer> {
+        let library = self.layout.root.clone();
+        let staging = replacement.layout.root.clone();
+        let model = replacement.model.clone();
+        let options = WriterOptions {
+            quantization: replacement.quantization(),
+        };
+        let old_lock = self.close()?;
+        let new_lock = replacement.close()?;
+        crate::fsutil::exchange_dirs(&library, &staging)?;
+        // The old library now lives at the staging path, still locked by `old_lock`.
+        if let Err(e) = std::fs::remove_dir_all(&staging) {
+            tracing::warn!(
+                "the replaced library is left at {}: cannot remove it ({e})",
+                staging.display()
+            );
+        }
+        drop(old_lock);
+        Self::open_locked(LibraryLayout::new(&library), &model, &options, new_lock)
+    }
+
+    /// Makes everything durable, closes the stores and keeps only the writer lock.
+    fn close(self) -> Result<std::fs::File> {
+        self.sync_thumbnails()?;
+        self.flush()?;
+        let Writer { _lock, .. } = self;
+        Ok(_lock)
     }
 
     pub fn model(&self) -> &ModelIdentity {

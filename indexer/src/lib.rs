@@ -1,13 +1,17 @@
 //! Magpie's indexer: crawl the photo roots, plan incremental changes, decode each new or changed
 //! photo once (model input + thumbnails + metadata), embed in batches, commit to the catalog.
 //!
-//! The crates it will sit on (`magpie-models` for decoding and embedding, `magpie-catalog` for
-//! storage) are reached only through the traits in [`backend`]; the binary provides the adapters.
+//! The pipeline's logic (crawl, planning, decode workers, batching, commits) is written against the
+//! small traits in [`backend`], so it is tested with in-crate fakes. This crate also provides the
+//! adapters to the real stack in [`library`]: `ModelDecoder` and `ModelEmbedder` (`magpie-models`)
+//! and `CatalogSink` (the `magpie-catalog` writer), wired together by [`library::index`], which is
+//! what `magpie index` and `magpie watch` call; [`reembed`] builds on it for
+//! `magpie library reembed`.
 //!
-//! Typical run:
+//! One run, as [`library::index`] does it:
 //! ```text
 //! let found = crawl(&roots, &options)?;
-//! let plan = plan_changes(catalog.known_files(), &found, &Blake3Hasher);
+//! let plan = plan_changes(known_files(&writer)?, &found, &Blake3Hasher);
 //! let summary = apply_plan(plan, found.failures, decoder, embedder, &mut sink, &config, &progress, &cancel)?;
 //! ```
 
@@ -20,6 +24,7 @@ pub mod metadata;
 pub mod pipeline;
 pub mod prepare;
 pub mod progress;
+pub mod reembed;
 pub mod sniff;
 pub mod thumbs;
 

@@ -226,9 +226,9 @@ fn report(summary: &Summary, library: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `magpie library reembed`: the same photos, embedded again with `model`, into a fresh library
-/// that replaces the old one only once it is complete (an interrupted re-embed leaves the old
-/// library untouched and is started again from scratch). Tags carry over by path.
+/// `magpie library reembed`: the same photos embedded again with `model`, into a fresh library
+/// that replaces the old one only once it is complete (`magpie_indexer::reembed`: the old
+/// library's lock is held until the swap is done, its quantization is kept, tags carry over).
 pub fn reembed(
     library: &Path,
     model: &str,
@@ -236,93 +236,43 @@ pub fn reembed(
     json: bool,
     ctx: &Context,
 ) -> anyhow::Result<()> {
-    // Hold the old library's lock throughout, so nothing is indexed into it meanwhile.
-    let old = Writer::open_existing(library)?;
-    let mut paths = Vec::new();
-    let mut tags = std::collections::HashMap::new();
-    let mut vanished = 0usize;
-    for record in old.records() {
-        let record = record?;
-        if record.path.exists() {
-            if !record.tags.is_empty() {
-                tags.insert(record.path.clone(), record.tags.clone());
-            }
-            paths.push(record.path);
-        } else {
-            vanished += 1;
-        }
-    }
-    if vanished > 0 {
-        eprintln!("{vanished} indexed files no longer exist and are left out");
-    }
-    let name = library
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "library".into());
-    let staging = library.with_file_name(format!("{name}.reembed"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .with_context(|| format!("cannot clear the leftover {}", staging.display()))?;
-    }
-    let summary = if paths.is_empty() {
-        None
-    } else {
-        let args = IndexArgs {
-            target: LibraryTarget {
-                library: Some(staging.clone()),
-                model: Some(model.to_string()),
-                device: device.map(str::to_string),
-            },
-            follow_links: false,
-            hidden: true,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            batch_size: 32,
-            workers: None,
-            quantization: Quantization::default(),
-            json,
-            paths,
-        };
-        let cancel = cancel_on_ctrl_c();
-        let mut prepared = prepare(&args, ctx)?;
-        let summary = run_once(&mut prepared, &cancel, json)?;
-        if summary.interrupted {
-            anyhow::bail!(
-                "interrupted: {} is unchanged; run the re-embed again",
-                library.display()
-            );
-        }
-        let mut changes = Vec::new();
-        for record in prepared.writer.records() {
-            let mut record = record?;
-            if let Some(t) = tags.get(&record.path) {
-                record.tags = t.clone();
-                changes.push(magpie_catalog::Change::UpdateRecord(record));
-            }
-        }
-        prepared.writer.commit(changes)?;
-        prepared.writer.flush()?;
-        Some(summary)
+    start_runtime(ctx)?;
+    let spec = super::models::resolve_model(ctx, Some(model))?
+        .context("--model names no model")?;
+    let session = session_config(ctx, device, &spec)?;
+    let encoder = ImageEncoder::open(&spec, &session)?;
+    let identity = ModelIdentity {
+        name: spec.name.clone(),
+        checksum: magpie_models::identity::weights_checksum(&spec)?,
+        dim: encoder.dim(),
     };
-    let Some(summary) = summary else {
-        anyhow::bail!("{} holds no images to re-embed", library.display());
-    };
-    drop(old);
-    let retired = library.with_file_name(format!("{name}.before-reembed"));
-    if retired.exists() {
-        std::fs::remove_dir_all(&retired)?;
+    let cancel = cancel_on_ctrl_c();
+    let progress = Arc::new(Progress::new());
+    let display = ProgressDisplay::start(
+        progress.clone(),
+        library.to_path_buf(),
+        !json && std::io::stderr().is_terminal(),
+    );
+    let result = magpie_indexer::reembed::reembed(
+        library,
+        Arc::new(encoder),
+        &identity,
+        &PipelineConfig::default(),
+        &progress,
+        &cancel,
+    );
+    display.finish();
+    let done = result?;
+    if done.vanished > 0 {
+        eprintln!(
+            "{} indexed files no longer exist and are left out",
+            done.vanished
+        );
     }
-    std::fs::rename(library, &retired)
-        .with_context(|| format!("cannot move {} aside", library.display()))?;
-    std::fs::rename(&staging, library).with_context(|| {
-        format!(
-            "cannot move the re-embedded library into place; the old one is at {}",
-            retired.display()
-        )
-    })?;
-    std::fs::remove_dir_all(&retired)
-        .with_context(|| format!("cannot remove the old library {}", retired.display()))?;
-    report(&summary, library, json)
+    // Still under the lock the re-embed returned with.
+    record_model_source(library, &spec);
+    drop(done.writer);
+    report(&done.summary, library, json)
 }
 
 /// What `magpie serve` reads to show a running index (`magpie_web`'s `read_progress`; removed
