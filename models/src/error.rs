@@ -8,17 +8,22 @@ use std::path::PathBuf;
 /// What went wrong in `magpie-models`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No rule of the ONNX Runtime search order found a library.
+    /// No rule of the ONNX Runtime search order found a usable library: every place tried, and
+    /// why each was passed over.
     #[error(
-        "ONNX Runtime library not found (looked at: {searched}); run scripts/setup, or \
-         `pip install onnxruntime==1.31.1`, or pass --ort-lib /path/to/libonnxruntime.so"
+        "ONNX Runtime library not found; tried, in order:{}\nrun scripts/setup, or \
+         `pip install onnxruntime==1.31.1` (in a virtualenv too), then point Magpie at it once: \
+         `ort_lib = \"/path/to/venv\"` in the config file, MAGPIE_ORT_LIB, or --ort-lib \
+         (a libonnxruntime.so, its folder, or a virtualenv with onnxruntime installed)",
+        tried.iter().map(|t| format!("\n  - {t}")).collect::<String>()
     )]
-    RuntimeNotFound { searched: String },
+    RuntimeNotFound { tried: Vec<String> },
 
     /// A path given for ONNX Runtime does not hold a usable library.
     #[error(
-        "{}: {reason} (found via {source_rule}); point --ort-lib / MAGPIE_ORT_LIB at \
-         libonnxruntime.so or the folder holding it, or run scripts/setup",
+        "{}: {reason} (found via {source_rule}); point --ort-lib / MAGPIE_ORT_LIB / the \
+         config's ort_lib at libonnxruntime.so, the folder holding it or a virtualenv with \
+         onnxruntime installed, or run scripts/setup",
         path.display()
     )]
     RuntimeLibrary {
