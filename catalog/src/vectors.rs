@@ -439,6 +439,9 @@ impl VectorIndex {
         if self.index.size() == 0 || k == 0 {
             return Ok(Vec::new());
         }
+        // usearch allocates its result buffers for `k` up front: never ask for more than the
+        // index holds, whatever the caller's page arithmetic came to.
+        let k = k.min(self.index.size());
         let matches = search_vector(&self.index, self.quantization, query, k, allowed)
             .map_err(|e| self.err(e))?;
         Ok(matches
@@ -670,5 +673,27 @@ mod tests {
         let back: Vec<f32> = q.iter().map(|&x| f32::from(x)).collect();
         assert!(crate::reader::cosine(&v, &back) > 0.9999);
         assert_eq!(to_i8(&[0.0; 4]), vec![0; 4]);
+    }
+
+    /// A caller's page arithmetic can ask for any count (`offset + limit`, plus `--like` ids):
+    /// the index answers with what it holds instead of sizing buffers for the request.
+    #[test]
+    fn a_search_for_more_than_the_index_holds_returns_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        for quantization in [Quantization::F16, Quantization::I8] {
+            let mut index = VectorIndex::new(dir.path(), 4, quantization).unwrap();
+            let items: Vec<(ImageId, Vec<f32>)> = (1..=3u64)
+                .map(|id| (id, vec![1.0, id as f32 / 10.0, 0.0, 0.0]))
+                .collect();
+            index.upsert_many(&items).unwrap();
+            let query = [1.0, 0.0, 0.0, 0.0];
+            for k in [4, 1 << 40, usize::MAX] {
+                let found = index.search(&query, k, None).unwrap();
+                assert_eq!(found.len(), 3, "{quantization:?}, k = {k}");
+                let allow_two = |id: ImageId| id != 2;
+                let found = index.search(&query, k, Some(&allow_two)).unwrap();
+                assert_eq!(found.len(), 2, "{quantization:?}, k = {k}, filtered");
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::fusion::{fuse, names_file, SearchMode};
 use crate::hnsw;
 use crate::prompts::PromptEnsemble;
 use crate::query::{keyword_text, validate_terms, QueryTerm, TermKind};
-use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT};
+use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT, MAX_OFFSET};
 use crate::sort::{paginate, sort_hits};
 use crate::tags::{assign_tags, ImageTags, TagRule};
 use crate::text_encoder::TextEncoder;
@@ -94,6 +94,12 @@ impl Searcher {
                 max: MAX_LIMIT,
             });
         }
+        if request.offset > MAX_OFFSET {
+            return Err(SearchError::InvalidOffset {
+                got: request.offset,
+                max: MAX_OFFSET,
+            });
+        }
         if let Some(min) = request.min_score.filter(|m| !m.is_finite()) {
             return Err(SearchError::InvalidMinScore(min));
         }
@@ -103,6 +109,7 @@ impl Searcher {
         if request.mode == SearchMode::Keyword && keywords.is_none() {
             return Err(SearchError::NoKeywordText);
         }
+        // Both are bounded above, so the sum cannot overflow.
         let pool = self
             .config
             .candidate_pool
@@ -242,7 +249,8 @@ impl Searcher {
                 _ => None,
             })
             .collect();
-        let wanted = pool + liked.len();
+        // Never more than the index holds: the vector index sizes its buffers by the count.
+        let wanted = pool.saturating_add(liked.len()).min(index.len());
         let mut ranking = match allowed {
             Some(set) if self.wants_exact_scan(set.len(), index.len()) => {
                 tracing::debug!(allowed = set.len(), "exact scan");
@@ -341,4 +349,159 @@ pub fn find_duplicates(
         |id| index.pixel_count(id),
         |a, b| Some(cosine(&embedding(a)?, &embedding(b)?)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::backend::BackendError;
+    use crate::request::DEFAULT_LIMIT;
+    use crate::Filters;
+
+    /// Three images on the axes; remembers the largest count a vector search asked for.
+    #[derive(Default)]
+    struct ThreeImages {
+        largest_k: AtomicUsize,
+    }
+
+    impl SearchIndex for ThreeImages {
+        fn model_key(&self) -> String {
+            "axes".into()
+        }
+        fn dimensions(&self) -> usize {
+            3
+        }
+        fn len(&self) -> usize {
+            3
+        }
+        fn vector_search(
+            &self,
+            query: &[f32],
+            k: usize,
+            _allowed: Option<&HashSet<u64>>,
+        ) -> std::result::Result<Vec<(u64, f32)>, BackendError> {
+            self.largest_k.fetch_max(k, Ordering::SeqCst);
+            let mut hits: Vec<(u64, f32)> = (0..3u64).map(|i| (i + 1, query[i as usize])).collect();
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+            hits.truncate(k);
+            Ok(hits)
+        }
+        fn keyword_search(
+            &self,
+            _text: &str,
+            _limit: usize,
+            _filters: &Filters,
+        ) -> std::result::Result<Vec<(u64, f32)>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn allowed_ids(
+            &self,
+            _filters: &Filters,
+        ) -> std::result::Result<Option<HashSet<u64>>, BackendError> {
+            Ok(None)
+        }
+        fn embedding(&self, id: u64) -> std::result::Result<Option<Vec<f32>>, BackendError> {
+            Ok((1..=3).contains(&id).then(|| {
+                let mut v = vec![0.0; 3];
+                v[id as usize - 1] = 1.0;
+                v
+            }))
+        }
+        fn sort_key_date(&self, _id: u64) -> Option<i64> {
+            None
+        }
+        fn file_name(&self, id: u64) -> Option<String> {
+            Some(format!("{id}.jpg"))
+        }
+        fn pixel_count(&self, _id: u64) -> Option<u64> {
+            Some(1)
+        }
+        fn all_ids(&self) -> std::result::Result<Vec<u64>, BackendError> {
+            Ok(vec![1, 2, 3])
+        }
+    }
+
+    /// Every text points along the first axis.
+    struct FirstAxis;
+
+    impl TextEmbedder for FirstAxis {
+        fn embed_texts(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, BackendError> {
+            Ok(texts.iter().map(|_| vec![1.0, 0.2, 0.1]).collect())
+        }
+        fn model_key(&self) -> String {
+            "axes".into()
+        }
+    }
+
+    fn searcher() -> Searcher {
+        Searcher::new(
+            Arc::new(FirstAxis),
+            None,
+            Arc::new(EmbeddingCache::new(8, None)),
+            SearcherConfig::default(),
+        )
+    }
+
+    fn request(offset: usize, limit: usize) -> SearchRequest {
+        SearchRequest {
+            offset,
+            limit,
+            mode: SearchMode::Vector,
+            min_score: Some(-1.0),
+            raw: true,
+            ..SearchRequest::text("red")
+        }
+    }
+
+    #[test]
+    fn offsets_are_bounded_and_cannot_overflow() {
+        let (searcher, index) = (searcher(), ThreeImages::default());
+        for offset in [usize::MAX, usize::MAX - DEFAULT_LIMIT + 1, MAX_OFFSET + 1] {
+            match searcher.search(&index, &request(offset, DEFAULT_LIMIT)) {
+                Err(SearchError::InvalidOffset { got, max }) => {
+                    assert_eq!((got, max), (offset, MAX_OFFSET))
+                }
+                other => panic!("offset {offset}: {other:?}"),
+            }
+        }
+        let message = searcher
+            .search(&index, &request(usize::MAX, 1))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("offset") && message.contains("100000"), "{message}");
+        for limit in [0, MAX_LIMIT + 1, usize::MAX] {
+            assert!(
+                matches!(
+                    searcher.search(&index, &request(0, limit)),
+                    Err(SearchError::InvalidLimit { .. })
+                ),
+                "limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_vector_index_is_never_asked_for_more_than_it_holds() {
+        let (searcher, index) = (searcher(), ThreeImages::default());
+        let deepest = searcher
+            .search(&index, &request(MAX_OFFSET, MAX_LIMIT))
+            .unwrap();
+        assert!(deepest.hits.is_empty());
+        assert_eq!(deepest.total, 3);
+        let first = searcher.search(&index, &request(0, 2)).unwrap();
+        assert_eq!(
+            first.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // `--like` ids are asked for on top of the page, and still clamped.
+        let like = SearchRequest {
+            query: String::new(),
+            like: vec![crate::WeightedLike { id: 2, weight: 1.0 }],
+            ..request(MAX_OFFSET, MAX_LIMIT)
+        };
+        searcher.search(&index, &like).unwrap();
+        assert_eq!(index.largest_k.load(Ordering::SeqCst), 3);
+    }
 }

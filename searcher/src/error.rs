@@ -46,6 +46,8 @@ pub enum SearchError {
     NoKeywordText,
     #[error("limit must be between 1 and {max}, got {got}")]
     InvalidLimit { got: usize, max: usize },
+    #[error("offset must be between 0 and {max}, got {got}")]
+    InvalidOffset { got: usize, max: usize },
     #[error("--min-score must be a finite number, got {0}")]
     InvalidMinScore(f32),
     #[error("the text model failed: {0}")]

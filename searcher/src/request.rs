@@ -13,6 +13,9 @@ use crate::sort::SortOrder;
 pub const DEFAULT_LIMIT: usize = 50;
 /// Largest page size.
 pub const MAX_LIMIT: usize = 1000;
+/// Largest offset: paging deeper than this through relevance-ranked results has no use, and the
+/// bound keeps `offset + limit` (the candidates to rank) small and free of overflow.
+pub const MAX_OFFSET: usize = 100_000;
 
 fn one() -> f32 {
     1.0

@@ -160,6 +160,7 @@ impl From<SearchError> for ApiError {
             | SearchError::ZeroEmbedding(_)
             | SearchError::NoKeywordText
             | SearchError::InvalidLimit { .. }
+            | SearchError::InvalidOffset { .. }
             | SearchError::InvalidMinScore(_) => Self::bad_request(error.to_string()),
             SearchError::UnknownImage { id } => {
                 Self::not_found(format!("no image with id {id} in the library"))

@@ -18,8 +18,9 @@ use crate::error::{ApiError, ApiResult};
 pub const MAX_QUERY_CHARS: usize = 2000;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
-/// Deeper pages than this are not useful and would make every search rank this many candidates.
-pub const MAX_OFFSET: usize = 100_000;
+/// Deeper pages than this are not useful and would make every search rank this many candidates
+/// (the searcher's own bound, so the API and the CLI refuse the same offsets).
+pub const MAX_OFFSET: usize = magpie_searcher::request::MAX_OFFSET;
 pub const MAX_LIKE: usize = 16;
 pub const MAX_LIST_ITEMS: usize = 32;
 const MAX_TAG_CHARS: usize = 100;
