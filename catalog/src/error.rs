@@ -33,6 +33,16 @@ pub enum CatalogError {
     },
     #[error("library {path} does not exist or has never been written (run `magpie index` first)")]
     NotALibrary { path: PathBuf },
+    #[error(
+        "library {path} is in format version {found}, and this Magpie reads version {current}: \
+         only the writer upgrades a library (it takes the writer lock), so run `magpie library verify` \
+         once, when no `magpie index` is running, and try again"
+    )]
+    NeedsUpgrade {
+        path: PathBuf,
+        found: u32,
+        current: u32,
+    },
     #[error("library {path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("embedding for {what} has {got} dimensions, the library holds {want}")]

@@ -135,10 +135,13 @@ impl Reader {
                 }
                 .into())
             }
+            // A reader never upgrades: that rewrites the database, which only the lock holder
+            // may do.
             Some(v) if v < magpie_migrations::CURRENT_VERSION => {
-                return Err(CatalogError::Corrupt {
+                return Err(CatalogError::NeedsUpgrade {
                     path: layout.root.clone(),
-                    reason: format!("format {v} must be upgraded first: run `magpie library verify` (it upgrades)"),
+                    found: v,
+                    current: magpie_migrations::CURRENT_VERSION,
                 })
             }
             Some(_) => {}
@@ -179,6 +182,14 @@ impl Reader {
             }
             let text_generation = text.generation()?;
             let Some(sidecar) = read_sidecar(&layout.root)? else {
+                if layout.db_dir().is_dir() {
+                    return Err(CatalogError::Corrupt {
+                        path: layout.root.clone(),
+                        reason: "the vector index (vectors.json) is missing; if no writer is running, \
+                                 `magpie library rebuild` rebuilds it from the database"
+                            .into(),
+                    });
+                }
                 return Err(CatalogError::NotALibrary {
                     path: layout.root.clone(),
                 });
