@@ -55,13 +55,9 @@ pub async fn duplicates(req: HttpRequest, state: web::Data<AppState>) -> ApiResu
             _ => return Err(ApiError::bad_request(format!("unknown parameter {key:?}"))),
         }
     }
-    let groups = web::block(move || {
-        let _permit = state.search_permit();
-        state.library.duplicates(threshold)
-    })
-    .await??;
+    let groups = web::block(move || state.duplicates(threshold)).await??;
     let groups = groups
-        .into_iter()
+        .iter()
         .map(|group| {
             let ids: Vec<u64> = group.members.iter().map(|m| m.id).collect();
             DupeGroupJson {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ struct Counters {
 pub struct Metrics {
     started: Instant,
     counters: Mutex<Counters>,
+    /// Whole-library near-duplicate passes computed (the rest were answered from the cache).
+    duplicate_passes: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -40,6 +43,7 @@ impl Default for Metrics {
         Self {
             started: Instant::now(),
             counters: Mutex::new(Counters::default()),
+            duplicate_passes: AtomicU64::new(0),
         }
     }
 }
@@ -83,6 +87,16 @@ impl Metrics {
         histogram.counts[slot] += 1;
         histogram.sum += seconds;
         histogram.count += 1;
+    }
+
+    /// Counts one whole-library near-duplicate pass.
+    pub(crate) fn duplicate_pass(&self) {
+        self.duplicate_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Near-duplicate passes computed so far.
+    pub fn duplicate_passes(&self) -> u64 {
+        self.duplicate_passes.load(Ordering::Relaxed)
     }
 
     /// The exposition text.
@@ -157,6 +171,16 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} gauge");
             let _ = writeln!(out, "{name} {value}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP magpie_duplicate_passes_total Near-duplicate groupings computed over the whole library (once per generation and threshold; the rest come from the cache)."
+        );
+        let _ = writeln!(out, "# TYPE magpie_duplicate_passes_total counter");
+        let _ = writeln!(
+            out,
+            "magpie_duplicate_passes_total {}",
+            self.duplicate_passes()
+        );
         let _ = writeln!(
             out,
             "# HELP magpie_uptime_seconds Seconds since the server started."

@@ -1,18 +1,24 @@
 //! What every request shares: the opened library, the settings, the metrics, and facts derived
-//! from one library generation (folder root, facets, failure count).
+//! from one library generation (folder root, facets, failure count; near-duplicate groups).
 //!
 //! The facts need a pass over every record (seconds at a million images), so they are never
 //! recomputed on a request's time: after a writer commits, requests go on with the previous
 //! generation's facts while one background thread computes the new ones. Only the very first
 //! request of a server that has none yet waits for them (`magpie serve` computes them before it
 //! starts listening).
+//!
+//! Near-duplicate groups (`/api/duplicates`) cost a vector search per image, so they are cached
+//! per generation and threshold: a repeated request is answered from the cache, and the first
+//! request after a commit computes them afresh for the new generation.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use magpie_searcher::{LibraryIndex, LibrarySearch};
+use std::collections::HashMap;
+
+use magpie_searcher::{DupeGroup, LibraryIndex, LibrarySearch, SearchError};
 use serde::Deserialize;
 
 use crate::config::ServerConfig;
@@ -39,7 +45,18 @@ pub struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Metrics,
     facts: Arc<FactsCache>,
+    duplicates: Mutex<DuplicatesCache>,
 }
+
+/// Near-duplicate groups of one generation, by threshold (`f32::to_bits`).
+#[derive(Default)]
+struct DuplicatesCache {
+    generation: u64,
+    by_threshold: HashMap<u32, Arc<Vec<DupeGroup>>>,
+}
+
+/// Thresholds remembered per generation: a client sweeping thresholds cannot grow the cache.
+const DUPLICATE_THRESHOLDS_KEPT: usize = 8;
 
 /// The newest facts computed, and whether a thread is computing newer ones.
 #[derive(Default)]
@@ -130,6 +147,7 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             facts: Arc::default(),
+            duplicates: Mutex::default(),
         }
     }
 
@@ -198,6 +216,38 @@ impl AppState {
             tracing::warn!("cannot start a thread for the library facets: {e}");
             self.facts.refreshing.store(false, Ordering::Release);
         }
+    }
+
+    /// Near-duplicate groups of the newest generation at `threshold`: from the cache when this
+    /// generation's were computed before, else computed now (on the caller's blocking thread).
+    /// Concurrent requests wait for one computation rather than each doing their own.
+    pub(crate) fn duplicates(&self, threshold: f32) -> Result<Arc<Vec<DupeGroup>>, SearchError> {
+        let index = self.library.index();
+        let generation = index.snapshot().generation;
+        let mut cache = self.duplicates.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != generation {
+            cache.generation = generation;
+            cache.by_threshold.clear();
+        }
+        if let Some(groups) = cache.by_threshold.get(&threshold.to_bits()) {
+            return Ok(groups.clone());
+        }
+        // A search permit only for the computation: requests waiting for it hold none.
+        let permit = self.search_permit();
+        let groups = Arc::new(magpie_searcher::engine::find_duplicates(
+            &index,
+            threshold,
+            magpie_searcher::library::DUPE_NEIGHBOURS,
+        )?);
+        drop(permit);
+        self.metrics.duplicate_pass();
+        if cache.by_threshold.len() >= DUPLICATE_THRESHOLDS_KEPT {
+            cache.by_threshold.clear();
+        }
+        cache
+            .by_threshold
+            .insert(threshold.to_bits(), groups.clone());
+        Ok(groups)
     }
 
     /// Indexing progress from the indexer's progress file, when one is running.
