@@ -1,8 +1,13 @@
-//! The user's config file (`magpie.toml`).
+//! The user's config file, `config.toml`.
 //!
-//! Looked up at `--config` / `MAGPIE_CONFIG`, else `$XDG_CONFIG_HOME/magpie/config.toml`. Every
-//! key is optional: command-line flags and environment variables win over the file, and the file
-//! wins over built-in defaults.
+//! Looked up at `--config` / `MAGPIE_CONFIG`, else `$XDG_CONFIG_HOME/magpie/config.toml`
+//! (`~/.config/magpie/config.toml`). Every key is optional: command-line flags and environment
+//! variables win over the file, and the file wins over built-in defaults. For example:
+//! ```toml
+//! library = "/srv/photos/library"
+//! ort_lib = "~/venvs/ort"      # libonnxruntime.so, its folder, or a virtualenv with onnxruntime
+//! token = "…"                  # for `magpie serve` beyond loopback (kept out of `ps`)
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -55,4 +60,28 @@ impl Config {
 
 fn default_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("magpie").join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_is_magpie_config_toml() {
+        if let Some(path) = default_path() {
+            assert!(path.ends_with("magpie/config.toml"), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn every_documented_key_is_understood() {
+        let text = r#"
+            library = "/srv/photos/library"
+            ort_lib = "~/venvs/ort"
+            token = "secret"
+        "#;
+        let config: Config = toml::from_str(text).unwrap();
+        assert_eq!(config.ort_lib.as_deref(), Some(Path::new("~/venvs/ort")));
+        assert_eq!(config.token.as_deref(), Some("secret"));
+    }
 }

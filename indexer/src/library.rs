@@ -1,7 +1,9 @@
 //! The indexer on the real stack: `magpie-models` decodes and embeds, `magpie-catalog` stores.
 //!
-//! [`Indexer::run`] is what `magpie index` does: crawl the roots, plan against what the library
-//! already holds, and push the plan through the pipeline into the catalog writer.
+//! [`index`] is what `magpie index` (and each round of `magpie watch`) does: crawl the roots, plan
+//! against what the library already holds, and push the plan through the pipeline into the
+//! catalog writer. The adapters it wires together are [`ModelDecoder`], [`ModelEmbedder`] and
+//! [`CatalogSink`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
