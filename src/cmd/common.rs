@@ -22,7 +22,7 @@ use super::Context;
 pub struct LibraryTarget {
     /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
     /// $XDG_DATA_HOME/magpie/library).
-    #[arg(long)]
+    #[arg(long, env = "MAGPIE_LIBRARY")]
     pub library: Option<PathBuf>,
     /// Model directory or store name (default: MAGPIE_MODEL, the config's `model`, else the
     /// model the library was built with).
@@ -123,6 +123,39 @@ pub fn open_search(
     Ok(LibrarySearch::open(&library, &spec, &session, config)?)
 }
 
+/// A file path in JSON output: `path` as text, and `path_bytes`, the raw bytes, only for a name
+/// that is not valid UTF-8 (text alone would lose it); `null` otherwise. The one rendering of a
+/// path for every `--json` output (`search`, `library errors`); flatten it into a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathJson {
+    pub path: String,
+    pub path_bytes: Option<Vec<u8>>,
+}
+
+impl PathJson {
+    pub fn of(path: &Path) -> Self {
+        let bytes = magpie_catalog::path_to_bytes(path);
+        let exact = path.to_str().is_some() && magpie_catalog::bytes_to_path(&bytes) == path;
+        Self {
+            path: path.to_string_lossy().into_owned(),
+            path_bytes: (!exact).then_some(bytes),
+        }
+    }
+}
+
+/// An image record for JSON output: every stored field, with its path rendered by [`PathJson`]
+/// (the stored form is an array of bytes, which scripts cannot use as a file name).
+pub fn record_json(record: &magpie_catalog::ImageRecord) -> serde_json::Value {
+    let mut value = serde_json::to_value(record).unwrap_or_default();
+    if let (Some(fields), Ok(serde_json::Value::Object(path))) = (
+        value.as_object_mut(),
+        serde_json::to_value(PathJson::of(&record.path)),
+    ) {
+        fields.extend(path);
+    }
+    value
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -181,6 +214,46 @@ mod tests {
         assert_eq!(format_date(1_625_401_805), "2021-07-04 12:30");
         assert_eq!(format_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(format_date(-86_400), "1969-12-31 00:00");
+    }
+
+    #[test]
+    fn paths_are_text_with_bytes_only_when_text_would_lose_them() {
+        let plain = PathJson::of(Path::new("/photos/été/IMG_1.jpg"));
+        assert_eq!(plain.path, "/photos/été/IMG_1.jpg");
+        assert_eq!(plain.path_bytes, None);
+        let json = serde_json::to_value(&plain).unwrap();
+        assert_eq!(json["path"], "/photos/été/IMG_1.jpg");
+        assert!(json["path_bytes"].is_null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt as _;
+            let raw = b"/photos/caf\xe9.jpg";
+            let odd = PathJson::of(Path::new(std::ffi::OsStr::from_bytes(raw)));
+            assert_eq!(odd.path, "/photos/caf\u{fffd}.jpg");
+            assert_eq!(odd.path_bytes.as_deref(), Some(&raw[..]));
+        }
+    }
+
+    #[test]
+    fn records_carry_their_path_as_text() {
+        let record = magpie_catalog::ImageRecord {
+            id: 7,
+            path: PathBuf::from("/photos/a b.jpg"),
+            size: 1,
+            mtime_ns: 2,
+            content_hash: "00".into(),
+            width: 3,
+            height: 4,
+            format: "jpeg".into(),
+            exif: Default::default(),
+            tags: vec!["x".into()],
+            indexed_at: 5,
+        };
+        let json = record_json(&record);
+        assert_eq!(json["path"], "/photos/a b.jpg", "{json}");
+        assert!(json["path_bytes"].is_null(), "{json}");
+        assert_eq!((json["id"].clone(), json["width"].clone()), (7.into(), 3.into()));
+        assert_eq!(json["tags"][0], "x");
     }
 
     #[test]

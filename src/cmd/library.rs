@@ -1,23 +1,25 @@
 //! `magpie library …`: look after a library on disk.
 //!
-//! `stats` and `errors` read without the writer lock (they work while `magpie index` runs);
-//! `verify`, `rebuild` and `compact` take the lock, and opening for writing also upgrades an
-//! older format (see `magpie-migrations`).
+//! `stats` and `errors` only read: they never take the writer lock and never upgrade, repair or
+//! otherwise change a byte of the library, so they work while `magpie index` runs, and a library
+//! that needs the writer (an older format, derived indexes behind the database) is reported with
+//! the command that fixes it. `verify`, `rebuild`, `compact`, `tune` and `reembed` take the lock,
+//! and opening for writing also upgrades an older format (see `magpie-migrations`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use magpie_catalog::{bytes_to_path, path_to_bytes, Reader, Writer};
+use magpie_catalog::{Reader, Writer};
 use serde::Serialize;
 
-use super::common::{format_bytes, format_date, library_dir, print_json};
+use super::common::{format_bytes, format_date, library_dir, print_json, PathJson};
 use super::Context;
 
 #[derive(Debug, Args)]
 pub struct LibraryArgs {
     /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
     /// $XDG_DATA_HOME/magpie/library).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "MAGPIE_LIBRARY")]
     pub library: Option<PathBuf>,
     /// JSON on stdout.
     #[arg(long, global = true)]
@@ -67,12 +69,10 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
     let dir = library_dir(ctx, args.library.as_deref())?;
     match args.command {
         LibraryCommand::Stats => {
-            // The reader needs no lock; a library that needs an upgrade or repair is opened by
-            // the writer instead, which does both.
-            let stats = match Reader::open(&dir) {
-                Ok(reader) => reader.stats()?,
-                Err(_) => Writer::open_existing(&dir)?.stats()?,
-            };
+            // The reader needs no lock. A library it cannot read (an older format, a repair
+            // due) is refused with the fix, never opened by the writer, which would upgrade or
+            // repair it behind the user's back — or fail on the lock of a running index.
+            let stats = Reader::open(&dir)?.stats()?;
             if args.json {
                 return print_json(&stats);
             }
@@ -199,31 +199,22 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
             super::index::reembed(&dir, &model, device.as_deref(), args.json, ctx)
         }
         LibraryCommand::Errors => {
-            let failures = match Reader::open(&dir) {
-                Ok(reader) => reader.failures(),
-                Err(_) => Writer::open_existing(&dir)?.failures()?,
-            };
+            // Read-only, like `stats`.
+            let failures = Reader::open(&dir)?.failures();
             if args.json {
                 #[derive(Serialize)]
                 struct Row {
-                    path: String,
-                    /// The raw bytes of a path that is not valid UTF-8.
-                    path_bytes: Option<Vec<u8>>,
+                    #[serde(flatten)]
+                    path: PathJson,
                     reason: String,
                     at: i64,
                 }
                 let rows: Vec<Row> = failures
                     .iter()
-                    .map(|f| {
-                        let bytes = path_to_bytes(&f.path);
-                        let exact = f.path.to_str().is_some();
-                        Row {
-                            path: f.path.display().to_string(),
-                            path_bytes: (!exact || bytes_to_path(&bytes) != f.path)
-                                .then_some(bytes),
-                            reason: f.reason.clone(),
-                            at: f.at,
-                        }
+                    .map(|f| Row {
+                        path: PathJson::of(&f.path),
+                        reason: f.reason.clone(),
+                        at: f.at,
                     })
                     .collect();
                 return print_json(&rows);

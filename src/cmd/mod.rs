@@ -98,3 +98,131 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, &ctx),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every subcommand, with the names of the commands above it (`magpie library stats`).
+    fn all_commands(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let path = format!("{path} {}", command.get_name()).trim().to_string();
+        out.push((path.clone(), command.clone()));
+        for sub in command.get_subcommands() {
+            all_commands(sub, &path, out);
+        }
+    }
+
+    fn commands() -> Vec<(String, clap::Command)> {
+        let mut command = Cli::command();
+        command.build();
+        let mut out = Vec::new();
+        all_commands(&command, "", &mut out);
+        out
+    }
+
+    /// The text `--help` shows for `long` in `command`.
+    fn help_of(command: &str, long: &str) -> String {
+        let (_, cmd) = commands()
+            .into_iter()
+            .find(|(path, _)| path == command)
+            .unwrap_or_else(|| panic!("no command {command}"));
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .unwrap_or_else(|| panic!("{command} has no --{long}"));
+        let mut text = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+        if let Some(env) = arg.get_env() {
+            text.push_str(&format!(" [env: {}]", env.to_string_lossy()));
+        }
+        text
+    }
+
+    #[test]
+    fn every_argument_and_command_has_help_text() {
+        let mut missing = Vec::new();
+        for (path, command) in commands() {
+            if path != "magpie" && command.get_about().is_none() && path != "magpie help" {
+                missing.push(format!("{path} (the command)"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let has_help = arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty());
+                if !has_help {
+                    let name = arg
+                        .get_long()
+                        .map(|l| format!("--{l}"))
+                        .unwrap_or_else(|| id.to_uppercase());
+                    missing.push(format!("{path} {name}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn every_library_option_names_its_variable() {
+        let mut checked = 0;
+        for (path, command) in commands() {
+            for arg in command.get_arguments() {
+                let expected = match arg.get_long() {
+                    Some("library") => "MAGPIE_LIBRARY",
+                    Some("model") if path != "magpie doctor" && !path.ends_with("reembed") => {
+                        "MAGPIE_MODEL"
+                    }
+                    _ => continue,
+                };
+                assert_eq!(
+                    arg.get_env().map(|e| e.to_string_lossy().into_owned()).as_deref(),
+                    Some(expected),
+                    "{path} --{}",
+                    arg.get_long().unwrap()
+                );
+                checked += 1;
+            }
+        }
+        // index, watch, search, tag, serve and dupes take --library, and library's subcommands
+        // inherit it.
+        assert!(checked >= 6, "only {checked} options checked");
+    }
+
+    #[test]
+    fn serve_help_keeps_the_token_out_of_ps() {
+        let help = help_of("magpie serve", "token");
+        for needed in ["MAGPIE_TOKEN", "ps", "config", "`token`"] {
+            assert!(help.contains(needed), "no {needed:?} in: {help}");
+        }
+    }
+
+    #[test]
+    fn page_options_are_bounded_on_the_command_line() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied()).map(|_| ());
+        assert!(parse(&["magpie", "search", "--limit", "1000", "red"]).is_ok());
+        assert!(parse(&["magpie", "search", "--offset", "100000", "red"]).is_ok());
+        for bad in [
+            ["--limit", "0"],
+            ["--limit", "1001"],
+            ["--offset", "100001"],
+            ["--offset", "18446744073709551615"],
+            ["--offset", "-1"],
+        ] {
+            let err = parse(&["magpie", "search", bad[0], bad[1], "red"])
+                .expect_err(&format!("{bad:?} accepted"))
+                .to_string();
+            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+        }
+        let help = help_of("magpie search", "limit") + &help_of("magpie search", "offset");
+        assert!(help.contains("1000") && help.contains("100000"), "{help}");
+    }
+
+    #[test]
+    fn the_config_file_is_config_toml_as_the_help_says() {
+        let help = help_of("magpie", "config");
+        assert!(help.contains("magpie/config.toml"), "{help}");
+        assert!(help.contains("MAGPIE_CONFIG"), "{help}");
+    }
+}

@@ -3,13 +3,13 @@
 //! Output is a table by default (rank, score, date, path) and JSON with `--json` (ids, paths,
 //! scores and the full metadata), so scripts and people read the same results.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 use magpie_catalog::{Change, ImageRecord, Writer};
 use magpie_searcher::dupes::DEFAULT_DUPE_THRESHOLD;
-use magpie_searcher::request::{Hit, DEFAULT_LIMIT};
+use magpie_searcher::request::{Hit, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 use magpie_searcher::tags::{parse_labels, DEFAULT_TAG_THRESHOLD};
 use magpie_searcher::{
     Filters, LibraryIndex, SearchMode, SearchRequest, SortOrder, TagRule, WeightedImage,
@@ -17,7 +17,7 @@ use magpie_searcher::{
 };
 use serde::Serialize;
 
-use super::common::{format_date, library_dir, print_json, LibraryTarget};
+use super::common::{format_date, library_dir, print_json, record_json, LibraryTarget, PathJson};
 use super::Context;
 
 #[derive(Debug, Args)]
@@ -41,9 +41,12 @@ pub struct SearchArgs {
     /// relevance, date (newest first) or date-asc.
     #[arg(long, default_value = "relevance")]
     pub sort: SortOrder,
-    #[arg(long, default_value_t = DEFAULT_LIMIT)]
+    /// Results per page, from 1 to 1000.
+    #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = page_size())]
     pub limit: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Results to skip before the page starts (for the next page: the last offset plus the
+    /// limit), at most 100000.
+    #[arg(long, default_value_t = 0, value_parser = page_offset())]
     pub offset: usize,
     /// Keep vector hits with cosine ≥ this instead of the adaptive cutoff.
     #[arg(long)]
@@ -58,6 +61,16 @@ pub struct SearchArgs {
     /// before a query that starts with `-`).
     #[arg(value_name = "QUERY", allow_hyphen_values = true)]
     pub query: Vec<String>,
+}
+
+/// `--limit`: the searcher's bounds, checked before anything is loaded.
+fn page_size() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_LIMIT as u64)
+}
+
+/// `--offset`: the searcher's bounds (so `offset + limit` always fits).
+fn page_offset() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(0..=MAX_OFFSET as u64)
 }
 
 /// `WEIGHT:VALUE` or `VALUE`.
@@ -128,9 +141,12 @@ struct HitOutput {
     rank: usize,
     #[serde(flatten)]
     hit: Hit,
-    path: String,
+    /// `path` (text) and `path_bytes` (raw, for a name that is not UTF-8).
+    #[serde(flatten)]
+    path: PathJson,
     date: Option<i64>,
-    record: Option<ImageRecord>,
+    /// The stored record, its path rendered the same way.
+    record: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,12 +174,9 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
             HitOutput {
                 rank: request.offset + i + 1,
                 hit: hit.clone(),
-                path: record
-                    .as_ref()
-                    .map(|r| r.path.display().to_string())
-                    .unwrap_or_default(),
+                path: PathJson::of(record.as_ref().map_or(Path::new(""), |r| r.path.as_path())),
                 date: record.as_ref().map(ImageRecord::date),
-                record,
+                record: record.as_ref().map(record_json),
             }
         })
         .collect();
@@ -190,7 +203,7 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
             h.hit.score,
             h.date.map(format_date).unwrap_or_default(),
             h.hit.id,
-            h.path
+            h.path.path
         );
     }
     println!(
@@ -218,6 +231,8 @@ pub struct TagArgs {
     /// Print what would be assigned without storing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// The tags of every image as JSON on stdout (ids and label probabilities), instead of the
+    /// per-label counts.
     #[arg(long)]
     pub json: bool,
 }
@@ -281,12 +296,15 @@ pub fn tag(args: TagArgs, ctx: &Context) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct DupesArgs {
-    /// Library directory.
-    #[arg(long)]
+    /// Library directory (default: MAGPIE_LIBRARY, the config's `library`, else
+    /// $XDG_DATA_HOME/magpie/library).
+    #[arg(long, env = "MAGPIE_LIBRARY")]
     pub library: Option<PathBuf>,
-    /// Minimum cosine between copies.
+    /// Minimum cosine between copies, in (0, 1].
     #[arg(long, default_value_t = DEFAULT_DUPE_THRESHOLD)]
     pub threshold: f32,
+    /// The groups as JSON on stdout: an array of groups, each an array of images (id, path,
+    /// size, similarity).
     #[arg(long)]
     pub json: bool,
 }
@@ -294,7 +312,8 @@ pub struct DupesArgs {
 #[derive(Debug, Serialize)]
 struct DupeOutput {
     id: u64,
-    path: String,
+    #[serde(flatten)]
+    path: PathJson,
     width: u32,
     height: u32,
     similarity: f32,
@@ -325,10 +344,9 @@ pub fn dupes(args: DupesArgs, ctx: &Context) -> anyhow::Result<()> {
                     let record = index.record(m.id);
                     DupeOutput {
                         id: m.id,
-                        path: record
-                            .as_ref()
-                            .map(|r| r.path.display().to_string())
-                            .unwrap_or_default(),
+                        path: PathJson::of(
+                            record.as_ref().map_or(Path::new(""), |r| r.path.as_path()),
+                        ),
                         width: record.as_ref().map_or(0, |r| r.width),
                         height: record.as_ref().map_or(0, |r| r.height),
                         similarity: m.similarity,
@@ -348,7 +366,7 @@ pub fn dupes(args: DupesArgs, ctx: &Context) -> anyhow::Result<()> {
         for m in group {
             println!(
                 "  {:.4}  {:>5}×{:<5}  {:>8}  {}",
-                m.similarity, m.width, m.height, m.id, m.path
+                m.similarity, m.width, m.height, m.id, m.path.path
             );
         }
     }

@@ -18,7 +18,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_BIND)]
     pub bind: String,
     /// Access token every API request must carry (Authorization: Bearer, or the UI's cookie).
-    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true)]
+    /// A value given here is visible to every user of the machine in `ps`: prefer the
+    /// MAGPIE_TOKEN environment variable or the config file's `token` key (this flag, then
+    /// MAGPIE_TOKEN, then the config).
+    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
 }
 
