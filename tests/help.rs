@@ -88,6 +88,9 @@ fn serve_help_says_where_the_token_may_come_from() {
         .find(|(flag, _)| flag == "--token")
         .unwrap_or_else(|| panic!("no --token:\n{text}"));
     for needed in ["MAGPIE_TOKEN", "`ps`", "config file"] {
-        assert!(token.contains(needed), "no {needed:?} in --token's help: {token}");
+        assert!(
+            token.contains(needed),
+            "no {needed:?} in --token's help: {token}"
+        );
     }
 }

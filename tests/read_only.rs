@@ -72,9 +72,15 @@ fn read_only_commands_work_while_a_writer_holds_the_lock() {
     // names that are not UTF-8 (none here).
     for hit in hits {
         let path = hit["path"].as_str().unwrap_or_else(|| panic!("{hit}"));
-        assert!(path.starts_with(photos.canonicalize().unwrap().to_str().unwrap()), "{hit}");
+        assert!(
+            path.starts_with(photos.canonicalize().unwrap().to_str().unwrap()),
+            "{hit}"
+        );
         assert_eq!(hit["record"]["path"].as_str(), Some(path), "{hit}");
-        assert!(hit["path_bytes"].is_null() && hit["record"]["path_bytes"].is_null(), "{hit}");
+        assert!(
+            hit["path_bytes"].is_null() && hit["record"]["path_bytes"].is_null(),
+            "{hit}"
+        );
     }
     drop(writer);
 }
@@ -180,5 +186,9 @@ fn read_only_commands_never_upgrade_an_older_library() {
         .args(["library", "stats", "--json", "--library"])
         .arg(&library)));
     assert_eq!(stats["images"], 3, "{stats}");
-    assert_eq!(stats["format_version"], magpie_migrations::CURRENT_VERSION, "{stats}");
+    assert_eq!(
+        stats["format_version"],
+        magpie_migrations::CURRENT_VERSION,
+        "{stats}"
+    );
 }

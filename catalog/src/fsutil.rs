@@ -98,7 +98,9 @@ pub fn exchange_dirs(a: &Path, b: &Path) -> Result<()> {
         match error.raw_os_error() {
             // Not supported by this kernel or file system: rename in three steps below.
             Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
-                tracing::debug!("renameat2(RENAME_EXCHANGE) unavailable ({error}); renaming in steps")
+                tracing::debug!(
+                    "renameat2(RENAME_EXCHANGE) unavailable ({error}); renaming in steps"
+                )
             }
             _ => return Err(CatalogError::io(a)(error)),
         }

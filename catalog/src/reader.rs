@@ -126,7 +126,11 @@ impl Reader {
     pub fn open(dir: &Path) -> Result<Self> {
         let layout = LibraryLayout::new(dir);
         match magpie_migrations::read_version(&layout.root)? {
-            None => return Err(CatalogError::NotALibrary { path: layout.root.clone() }),
+            None => {
+                return Err(CatalogError::NotALibrary {
+                    path: layout.root.clone(),
+                })
+            }
             Some(v) if v > magpie_migrations::CURRENT_VERSION => {
                 return Err(magpie_migrations::MigrationError::TooNew {
                     path: layout.root.clone(),
@@ -185,9 +189,10 @@ impl Reader {
                 if layout.db_dir().is_dir() {
                     return Err(CatalogError::Corrupt {
                         path: layout.root.clone(),
-                        reason: "the vector index (vectors.json) is missing; if no writer is running, \
+                        reason:
+                            "the vector index (vectors.json) is missing; if no writer is running, \
                                  `magpie library rebuild` rebuilds it from the database"
-                            .into(),
+                                .into(),
                     });
                 }
                 return Err(CatalogError::NotALibrary {

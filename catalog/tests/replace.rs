@@ -111,7 +111,11 @@ fn a_replaced_library_stays_locked_through_the_swap() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["library"], "the old library and the staging folder are gone");
+    assert_eq!(
+        left,
+        ["library"],
+        "the old library and the staging folder are gone"
+    );
     let reader = Reader::open(&path).unwrap();
     assert_eq!(reader.model().name, "new");
     assert_eq!(reader.stats().unwrap().quantization, Quantization::I8);

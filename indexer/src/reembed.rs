@@ -156,12 +156,13 @@ fn build(
         },
         pipeline: pipeline.clone(),
     };
-    let summary = index(paths, &mut writer, encoder, &options, progress, cancel).map_err(
-        |source| ReembedError::Index {
-            library: staging.to_path_buf(),
-            source,
-        },
-    )?;
+    let summary =
+        index(paths, &mut writer, encoder, &options, progress, cancel).map_err(|source| {
+            ReembedError::Index {
+                library: staging.to_path_buf(),
+                source,
+            }
+        })?;
     if summary.interrupted {
         return Err(ReembedError::Interrupted {
             library: staging.to_path_buf(),

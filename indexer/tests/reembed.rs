@@ -133,7 +133,10 @@ fn an_i8_library_is_reembedded_as_i8_and_stays_locked_until_released() {
         ),
         "the re-embedded library must come back locked"
     );
-    assert!(!staging_dir(&library).exists(), "staging folder left behind");
+    assert!(
+        !staging_dir(&library).exists(),
+        "staging folder left behind"
+    );
 
     // Readers see the new library: new model, i8 vectors, the tag carried over by path.
     let reader = Reader::open(&library).unwrap();
@@ -150,7 +153,13 @@ fn an_i8_library_is_reembedded_as_i8_and_stays_locked_until_released() {
         ]
     );
     drop(done.writer);
-    assert!(Writer::open_existing(&library).unwrap().verify().unwrap().ok);
+    assert!(
+        Writer::open_existing(&library)
+            .unwrap()
+            .verify()
+            .unwrap()
+            .ok
+    );
 }
 
 #[test]
@@ -173,7 +182,10 @@ fn an_interrupted_reembed_leaves_the_library_as_it_was() {
     .expect("a cancelled re-embed fails");
     assert!(matches!(err, ReembedError::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("unchanged"), "{err}");
-    assert!(!staging_dir(&library).exists(), "staging folder left behind");
+    assert!(
+        !staging_dir(&library).exists(),
+        "staging folder left behind"
+    );
     let writer = Writer::open_existing(&library).expect("the lock was released");
     assert_eq!(writer.model().name, "colour");
     let after = writer.stats().unwrap();

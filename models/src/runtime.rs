@@ -332,7 +332,10 @@ fn search_places(env: &LookupEnv) -> Vec<(PathBuf, RuntimeSource)> {
         .flat_map(|d| d.ancestors())
         .chain(exe_dir.into_iter().flat_map(Path::ancestors))
     {
-        add(root.join(".magpie").join("ort"), RuntimeSource::ProjectLocal);
+        add(
+            root.join(".magpie").join("ort"),
+            RuntimeSource::ProjectLocal,
+        );
     }
     if let Some(dir) = exe_dir {
         add(dir.to_path_buf(), RuntimeSource::ExecutableDir);
@@ -721,8 +724,7 @@ mod tests {
         let want = capi.join("libonnxruntime.so.1.31.1");
         assert_eq!(resolve_library(venv.path()).unwrap(), want, "venv root");
         assert_eq!(
-            resolve_library(&venv.path().join("lib/python3.11/site-packages/onnxruntime"))
-                .unwrap(),
+            resolve_library(&venv.path().join("lib/python3.11/site-packages/onnxruntime")).unwrap(),
             want,
             "package folder"
         );
@@ -745,7 +747,11 @@ mod tests {
         let conf_d = dir.path().join("ld.so.conf.d");
         std::fs::create_dir_all(&conf_d).unwrap();
         std::fs::write(conf_d.join("b-cuda.conf"), "/opt/cuda/lib64\n").unwrap();
-        std::fs::write(conf_d.join("a-local.conf"), "# comment\n/opt/ort/lib # ORT\n").unwrap();
+        std::fs::write(
+            conf_d.join("a-local.conf"),
+            "# comment\n/opt/ort/lib # ORT\n",
+        )
+        .unwrap();
         std::fs::write(conf_d.join("ignored.txt"), "/nowhere\n").unwrap();
         let conf = dir.path().join("ld.so.conf");
         std::fs::write(

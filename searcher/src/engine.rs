@@ -470,7 +470,10 @@ mod tests {
             .search(&index, &request(usize::MAX, 1))
             .unwrap_err()
             .to_string();
-        assert!(message.contains("offset") && message.contains("100000"), "{message}");
+        assert!(
+            message.contains("offset") && message.contains("100000"),
+            "{message}"
+        );
         for limit in [0, MAX_LIMIT + 1, usize::MAX] {
             assert!(
                 matches!(
@@ -491,10 +494,7 @@ mod tests {
         assert!(deepest.hits.is_empty());
         assert_eq!(deepest.total, 3);
         let first = searcher.search(&index, &request(0, 2)).unwrap();
-        assert_eq!(
-            first.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
-            [1, 2]
-        );
+        assert_eq!(first.hits.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 2]);
         // `--like` ids are asked for on top of the page, and still clamped.
         let like = SearchRequest {
             query: String::new(),

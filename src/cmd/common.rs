@@ -252,7 +252,10 @@ mod tests {
         let json = record_json(&record);
         assert_eq!(json["path"], "/photos/a b.jpg", "{json}");
         assert!(json["path_bytes"].is_null(), "{json}");
-        assert_eq!((json["id"].clone(), json["width"].clone()), (7.into(), 3.into()));
+        assert_eq!(
+            (json["id"].clone(), json["width"].clone()),
+            (7.into(), 3.into())
+        );
         assert_eq!(json["tags"][0], "x");
     }
 

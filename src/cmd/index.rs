@@ -237,8 +237,7 @@ pub fn reembed(
     ctx: &Context,
 ) -> anyhow::Result<()> {
     start_runtime(ctx)?;
-    let spec = super::models::resolve_model(ctx, Some(model))?
-        .context("--model names no model")?;
+    let spec = super::models::resolve_model(ctx, Some(model))?.context("--model names no model")?;
     let session = session_config(ctx, device, &spec)?;
     let encoder = ImageEncoder::open(&spec, &session)?;
     let identity = ModelIdentity {

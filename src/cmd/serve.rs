@@ -21,7 +21,12 @@ pub struct ServeArgs {
     /// A value given here is visible to every user of the machine in `ps`: prefer the
     /// MAGPIE_TOKEN environment variable or the config file's `token` key (this flag, then
     /// MAGPIE_TOKEN, then the config).
-    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "MAGPIE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
 }
 

@@ -147,12 +147,20 @@ async fn duplicates_are_computed_once_per_generation() {
     assert_eq!(group_sizes(&app, "0.5").await, [2]);
     assert_eq!(passes(&app).await, 2);
     assert_eq!(group_sizes(&app, "0.99").await, [2]);
-    assert_eq!(passes(&app).await, 2, "the first threshold's groups were dropped");
+    assert_eq!(
+        passes(&app).await,
+        2,
+        "the first threshold's groups were dropped"
+    );
 
     // A commit makes a new generation: the next request sees the new copy.
     add(&mut writer, "b-copy.jpg", near(3, 0.02));
     assert_eq!(group_sizes(&app, "0.99").await, [2, 2]);
-    assert_eq!(passes(&app).await, 3, "the new generation was not recomputed");
+    assert_eq!(
+        passes(&app).await,
+        3,
+        "the new generation was not recomputed"
+    );
     assert_eq!(group_sizes(&app, "0.99").await, [2, 2]);
     assert_eq!(passes(&app).await, 3);
 }
