@@ -777,7 +777,12 @@ mod tests {
             ..LookupEnv::default()
         };
         let places = search_places(&env);
-        let position = |p: &str| places.iter().position(|(q, _)| q == Path::new(p));
+        let position = |p: &str| {
+            places
+                .iter()
+                .position(|(q, _)| q == Path::new(p))
+                .unwrap_or_else(|| panic!("{p} is not searched: {places:?}"))
+        };
         assert!(
             position("/from/ld_library_path") < position("/usr/lib"),
             "LD_LIBRARY_PATH is searched before the system folders: {places:?}"
