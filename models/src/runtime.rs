@@ -271,8 +271,8 @@ pub fn locate_in(options: &RuntimeOptions, env: &LookupEnv) -> Result<Located> {
             Err(reason) => tried.push(format!("{} ({source}): {reason}", place.display())),
         }
     }
-    match &env.python {
-        Some(python) => match python_package_folder(python) {
+    if let Some(python) = &env.python {
+        match python_package_folder(python) {
             Ok(folder) => match try_place(&folder, RuntimeSource::PythonPackage) {
                 Ok(found) => return Ok(found),
                 Err(reason) => tried.push(format!(
@@ -286,8 +286,7 @@ pub fn locate_in(options: &RuntimeOptions, env: &LookupEnv) -> Result<Located> {
                 python.display(),
                 RuntimeSource::PythonPackage
             )),
-        },
-        None => {}
+        }
     }
     Err(Error::RuntimeNotFound { tried })
 }
@@ -529,7 +528,7 @@ fn library_order_key(path: &Path) -> (Vec<u64>, String) {
 
 /// The numbers of a dotted version or file name: `libonnxruntime.so.1.31.1` → [1, 31, 1].
 fn version_numbers(text: &str) -> Vec<u64> {
-    text.split(|c: char| c == '.' || c == '-' || c == '+')
+    text.split(['.', '-', '+'])
         .filter_map(|part| part.parse::<u64>().ok())
         .collect()
 }
