@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::filters::Filters;
+use magpie_catalog::Filters;
 
 /// Errors from a backend (model or index), boxed because each backend has its own error type.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;

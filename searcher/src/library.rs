@@ -17,9 +17,9 @@ use crate::cache::{decode_vector, encode_vector, CacheKey, EmbeddingCache, Embed
 use crate::dupes::DupeGroup;
 use crate::engine::{find_duplicates, Searcher, SearcherConfig};
 use crate::error::SearchError;
-use crate::filters::{Filters, Orientation};
 use crate::request::{SearchRequest, SearchResponse};
 use crate::tags::{ImageTags, TagRule};
+use magpie_catalog::Filters;
 
 /// Neighbours looked at per image when grouping near-duplicates.
 pub const DUPE_NEIGHBOURS: usize = 16;
@@ -191,24 +191,6 @@ impl LibraryIndex {
     }
 }
 
-/// The searcher's filters in the catalog's terms (the two mirror each other field by field).
-pub fn catalog_filters(filters: &Filters) -> magpie_catalog::Filters {
-    magpie_catalog::Filters {
-        folder_prefix: filters.folder_prefix.clone(),
-        taken_after: filters.taken_after,
-        taken_before: filters.taken_before,
-        camera: filters.camera.clone(),
-        extensions: filters.extensions.clone(),
-        min_pixels: filters.min_pixels,
-        orientation: filters.orientation.map(|o| match o {
-            Orientation::Landscape => magpie_catalog::Orientation::Landscape,
-            Orientation::Portrait => magpie_catalog::Orientation::Portrait,
-            Orientation::Square => magpie_catalog::Orientation::Square,
-        }),
-        tags: filters.tags.clone(),
-    }
-}
-
 fn boxed(message: String) -> BackendError {
     message.into()
 }
@@ -242,7 +224,7 @@ impl SearchIndex for LibraryIndex {
         filters: &Filters,
     ) -> Result<Vec<(u64, f32)>, BackendError> {
         self.snapshot
-            .keyword_search(text, &catalog_filters(filters), limit)
+            .keyword_search(text, filters, limit)
             .map_err(boxed)
     }
 
@@ -250,10 +232,7 @@ impl SearchIndex for LibraryIndex {
         if filters.is_empty() {
             return Ok(None);
         }
-        self.snapshot
-            .filter_ids(&catalog_filters(filters))
-            .map(Some)
-            .map_err(boxed)
+        self.snapshot.filter_ids(filters).map(Some).map_err(boxed)
     }
 
     fn embedding(&self, id: u64) -> Result<Option<Vec<f32>>, BackendError> {

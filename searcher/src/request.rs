@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::filters::Filters;
 use crate::fusion::SearchMode;
 use crate::query::{parse_query, QueryError, QueryTerm};
 use crate::sort::SortOrder;
+use magpie_catalog::Filters;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
