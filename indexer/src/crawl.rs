@@ -359,10 +359,8 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
         let name = OsStr::from_bytes(b"caf\xe9.jpg");
-        if fs::write(dir.path().join(name), b"x").is_err() {
-            eprintln!("skipping: this filesystem refuses non-UTF-8 names");
-            return;
-        }
+        fs::write(dir.path().join(name), b"x")
+            .expect("the temporary filesystem takes a non-UTF-8 name (Linux filesystems do)");
         let result = crawl(&[dir.path().to_path_buf()], &CrawlOptions::default()).unwrap();
         assert_eq!(result.files.len(), 1);
         assert_eq!(result.files[0].path.file_name(), Some(name));
@@ -372,17 +370,19 @@ mod tests {
     #[test]
     fn unreadable_directory_is_a_failure_not_fatal() {
         use std::os::unix::fs::PermissionsExt;
+        // Root reads any directory; the case only exists without its privileges.
+        if magpie_testkit::reran_unprivileged() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("ok.jpg"));
         let locked = dir.path().join("locked");
         touch(&locked.join("secret.jpg"));
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
-        if fs::read_dir(&locked).is_ok() {
-            // Root ignores permission bits; the case cannot be produced here.
-            fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
-            eprintln!("skipping: running with privileges that ignore directory permissions");
-            return;
-        }
+        assert!(
+            fs::read_dir(&locked).is_err(),
+            "a mode-000 directory is readable: the test cannot show anything"
+        );
         let result = crawl(&[dir.path().to_path_buf()], &CrawlOptions::default()).unwrap();
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(result.files.len(), 1);
