@@ -15,25 +15,27 @@ use magpie_models::decode::{decode_image_file, DecodeOptions, DecodedImage, Imag
 use magpie_models::{ClipModel, ModelSpec};
 
 /// Per-format pixel tolerance against the reference decode of the same file: (mean abs, max abs)
-/// over all RGB values, 0–255. Why these:
-/// - HEIC: the same HEVC bitstream through libde265 on both sides; the YCbCr→RGB conversion of
-///   libheif 1.15 (here) and 1.23 (pillow-heif) rounds chroma upsampling differently.
-/// - AVIF: libheif + libaom/dav1d here, libavif + dav1d in Pillow: identical AV1 output, different
-///   YCbCr→RGB code.
-/// - JPEG XL: jxl-oxide and libjxl 0.7 are both conforming decoders; lossless files are exact,
-///   lossy ones differ in float rounding of the inverse transforms.
-/// - RAW preview: the embedded JPEG through libjpeg-turbo on both sides.
-/// - Demosaic: rawler and LibRaw are different developers (demosaic algorithm, white balance,
-///   colour matrix, tone curve): only the picture must be the same, hence a loose bound.
-/// - JPEG (the RAW+JPEG pair's JPEG): libjpeg-turbo on both sides.
+/// over all RGB values, 0–255. Measured on the generated corpus (scripts/test, 2 cores, Debian 12),
+/// with headroom:
+/// - HEIC: the same HEVC bitstream through libde265 on both sides; libheif 1.15 (here) and 1.23
+///   (pillow-heif) convert YCbCr→RGB with ±1 rounding differences: 8-bit mean 0.035 max 1; 10-bit
+///   mean 0.63 max 3 (both round 10→8 bits, at different stages).
+/// - AVIF: identical AV1 output (libaom/dav1d), but libheif upsamples 4:2:0 chroma by nearest
+///   neighbour and libavif bilinearly, so hard colour edges differ (max 89 on the red square's
+///   border) while the picture agrees (mean 0.82).
+/// - JPEG XL: jxl-oxide vs libjxl 0.7: lossless exact, lossy mean 0.006 max 1.
+/// - RAW preview and JPEG: libjpeg-turbo on both sides, exact.
+/// - Demosaic: rawler and LibRaw are different developers (demosaic algorithm, highlight and
+///   tone handling): mean 8.6, max 152 on the stripes; only the picture must be the same, and the
+///   embedding test below compares embeddings on Magpie's own pixels.
 fn tolerance(format: &str, path: &str) -> (f64, u8) {
     match format {
-        "heic" => (1.5, 24),
-        "avif" => (1.5, 24),
-        "jxl" => (1.0, 16),
-        "jpeg" => (0.01, 1),
-        "raw" if path == "preview" => (0.01, 1),
-        "raw" => (40.0, 255),
+        "heic" => (1.0, 4),
+        "avif" => (1.2, 110),
+        "jxl" => (0.05, 2),
+        "jpeg" => (0.0, 0),
+        "raw" if path == "preview" => (0.0, 0),
+        "raw" => (12.0, 200),
         other => panic!("no tolerance for {other}"),
     }
 }
