@@ -24,6 +24,7 @@
 //! thumbs/ab/<hash>-grid.jpg thumbnails by content hash (-grid, -preview)
 //! ```
 
+pub mod companion;
 mod error;
 mod filters;
 mod fsutil;

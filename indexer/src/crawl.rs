@@ -163,13 +163,33 @@ pub fn crawl(roots: &[PathBuf], options: &CrawlOptions) -> Result<CrawlResult, I
         crawl_root(&root, options, &filter, &mut result);
         result.roots.push(root);
     }
+    let paired = drop_paired_raws(&mut result.files);
     tracing::info!(
         files = result.files.len(),
         failures = result.failures.len(),
         roots = result.roots.len(),
+        paired_raws = paired,
         "crawl finished"
     );
     Ok(result)
+}
+
+/// A RAW beside a JPEG of the same name is the same photo (`magpie_catalog::companion`): only
+/// the JPEG is indexed, and the RAW is listed as its original when the image is shown. Returns how
+/// many RAW files were left out.
+fn drop_paired_raws(files: &mut Vec<FoundFile>) -> usize {
+    use magpie_catalog::companion::{is_raw_name, is_rendered_name, pairing_key};
+    let rendered: std::collections::HashSet<_> = files
+        .iter()
+        .filter(|file| is_rendered_name(&file.path))
+        .filter_map(|file| pairing_key(&file.path))
+        .collect();
+    let before = files.len();
+    files.retain(|file| {
+        !(is_raw_name(&file.path)
+            && pairing_key(&file.path).is_some_and(|key| rendered.contains(&key)))
+    });
+    before - files.len()
 }
 
 fn crawl_root(root: &Path, options: &CrawlOptions, filter: &PathFilter, result: &mut CrawlResult) {
@@ -251,6 +271,21 @@ mod tests {
     fn touch(path: &Path) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn a_raw_beside_a_jpeg_of_the_same_name_is_not_crawled_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["IMG_1.JPG", "IMG_1.CR3", "IMG_2.nef", "img_3.dng", "IMG_3.jpeg", "x/IMG_1.ARW"] {
+            touch(&dir.path().join(name));
+        }
+        let result = crawl(&[dir.path().to_path_buf()], &CrawlOptions::default()).unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        // IMG_1.CR3 and img_3.dng have a JPEG beside them; IMG_2.nef and x/IMG_1.ARW do not.
+        assert_eq!(
+            names(&result, &root),
+            ["IMG_1.JPG", "IMG_2.nef", "IMG_3.jpeg", "x/IMG_1.ARW"]
+        );
     }
 
     #[test]

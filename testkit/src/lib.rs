@@ -44,6 +44,19 @@ pub fn test_model(name: &str) -> PathBuf {
     dir
 }
 
+/// `.magpie/testdata/formats`: the format corpus `scripts/testformats/make_test_images.py` makes
+/// (HEIC, AVIF, JPEG XL, DNG, damaged copies, reference decodes); fails the test with the fix when
+/// it is missing.
+pub fn test_formats() -> PathBuf {
+    let dir = testdata_dir().join("formats");
+    assert!(
+        dir.join("MANIFEST.json").is_file(),
+        "generated format test files {} are missing: run scripts/test (it runs scripts/testformats/make_test_images.py)",
+        dir.display()
+    );
+    dir
+}
+
 /// The ONNX Runtime library (or its folder) made by `scripts/setup`: `MAGPIE_ORT_LIB`, else
 /// `<root>/.magpie/ort`. Fails the test with the fix when it is missing.
 pub fn ort_lib() -> PathBuf {

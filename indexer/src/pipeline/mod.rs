@@ -521,6 +521,7 @@ fn indexed(photo: PreparedPhoto, embedding: Vec<f32>) -> IndexedPhoto {
         metadata: photo.metadata,
         thumbnails: photo.thumbnails,
         embedding,
+        partial: photo.partial,
     }
 }
 

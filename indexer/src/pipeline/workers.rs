@@ -11,7 +11,6 @@
 //! queue, reporting each file as not attempted, so the run always ends. Abandoned threads are
 //! detached, not joined, so a truly endless decode cannot hang the run either.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::backend::{ImageEmbedder, PhotoDecoder};
 use crate::changes::Job;
-use crate::error::{panic_message, FailureReason, FileFailure, FileStat, IndexError};
+use crate::error::{FailureReason, FileFailure, FileStat, IndexError};
 use crate::prepare::{prepare, PrepareSettings, Prepared};
 use crate::progress::Progress;
 
@@ -130,16 +129,17 @@ fn worker_loop<D: PhotoDecoder, E: ImageEmbedder>(shared: WorkerShared<D, E>, sl
         let path = job.file.path.clone();
         let stat = job.file.stat();
         // Decoders are fed hostile bytes; a panic in one must cost one file, not the run.
-        let prepared = catch_unwind(AssertUnwindSafe(|| {
+        // The panic is reported once, by the warning below: `catch_quietly` keeps the panic hook
+        // from also printing its location line and (with RUST_BACKTRACE) a whole backtrace.
+        let prepared = magpie_models::decode::catch_quietly(|| {
             prepare(
                 job,
                 shared.decoder.as_ref(),
                 shared.embedder.as_ref(),
                 &shared.settings,
             )
-        }))
-        .unwrap_or_else(|payload| {
-            let message = panic_message(payload.as_ref());
+        })
+        .unwrap_or_else(|message| {
             tracing::warn!(path = %path.display(), %message, "decoder panicked");
             Prepared::Failed(
                 FileFailure::new(path, FailureReason::Panicked(message)).with_stat(stat),
