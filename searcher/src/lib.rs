@@ -40,4 +40,4 @@ pub use prompts::PromptEnsemble;
 pub use query::{QueryTerm, TermKind};
 pub use request::{Hit, SearchRequest, SearchResponse, WeightedImage, WeightedLike, WeightedText};
 pub use sort::SortOrder;
-pub use tags::{ImageTags, TagRule};
+pub use tags::{ImageTags, TagRule, TagScoring};

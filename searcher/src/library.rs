@@ -18,7 +18,7 @@ use crate::dupes::DupeGroup;
 use crate::engine::{find_duplicates, Searcher, SearcherConfig};
 use crate::error::SearchError;
 use crate::request::{SearchRequest, SearchResponse};
-use crate::tags::{ImageTags, TagRule};
+use crate::tags::{ImageTags, TagRule, TagScoring};
 use magpie_catalog::Filters;
 
 /// Neighbours looked at per image when grouping near-duplicates.
@@ -76,6 +76,8 @@ impl LibrarySearch {
     ) -> Result<Self, LibraryError> {
         let reader = Reader::open(library_dir)?;
         let text = TextEncoder::open(spec, session)?;
+        let mut config = config;
+        config.tag_scoring = tag_scoring(spec.similarity);
         let checksum = magpie_models::identity::weights_checksum(spec)?;
         check_same_model(
             library_dir,
@@ -136,6 +138,20 @@ impl LibrarySearch {
     /// Zero-shot tags for every image (to be stored by the writer).
     pub fn tags(&self, labels: &[String], rule: &TagRule) -> Result<Vec<ImageTags>, SearchError> {
         self.searcher.tag_images(&self.index(), labels, rule)
+    }
+}
+
+/// The family's zero-shot scoring in the searcher's terms.
+pub fn tag_scoring(similarity: magpie_models::Similarity) -> TagScoring {
+    match similarity {
+        magpie_models::Similarity::Softmax { logit_scale } => TagScoring::Softmax { logit_scale },
+        magpie_models::Similarity::Sigmoid {
+            logit_scale,
+            logit_bias,
+        } => TagScoring::Sigmoid {
+            logit_scale,
+            logit_bias,
+        },
     }
 }
 
@@ -272,6 +288,32 @@ impl TextEmbedder for ModelTextEmbedder {
         Ok(self.encoder.embed_texts(texts)?)
     }
 
+    fn resolve_language(&self, language: Option<&str>) -> Option<String> {
+        if !self.encoder.takes_language() {
+            return None;
+        }
+        match language.map(|l| (l, self.encoder.resolve_language(l))) {
+            Some((_, Some(code))) => Some(code),
+            Some((asked, None)) => {
+                let fallback = self.encoder.language().map(str::to_string);
+                tracing::warn!(
+                    "language `{asked}` has no FLORES-200 code in this model's tokenizer; using {}",
+                    fallback.as_deref().unwrap_or("its default")
+                );
+                fallback
+            }
+            None => self.encoder.language().map(str::to_string),
+        }
+    }
+
+    fn embed_texts_in(
+        &self,
+        texts: &[&str],
+        language: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>, BackendError> {
+        Ok(self.encoder.embed_texts_in(texts, language)?)
+    }
+
     fn model_key(&self) -> String {
         self.key.clone()
     }
@@ -379,6 +421,7 @@ mod tests {
             model_key: "m".into(),
             prompts: PromptKey::Raw,
             text: text.into(),
+            language: None,
         };
         assert_eq!(store.get(&key("red")).unwrap(), None);
         store.put(&key("red"), &[1.0, -0.5]).unwrap();
