@@ -179,6 +179,9 @@ impl ModelStore {
     pub fn list(&self) -> Vec<InstalledModel> {
         let mut models = Vec::new();
         for dir in self.model_dirs() {
+            if OTHER_KIND_MANIFESTS.iter().any(|m| dir.join(m).is_file()) {
+                continue;
+            }
             match ModelSpec::load(&dir) {
                 Ok(spec) => {
                     let source = std::fs::read_to_string(dir.join(SOURCE_FILE))
@@ -216,6 +219,20 @@ impl ModelStore {
         self.pull_variant(repo_id, revision, None, progress)
     }
 
+    /// Downloads exactly `files` (paths in the repo) into `target`, with the resume and checksums
+    /// of [`pull`](Self::pull). For models of other kinds (OCR), whose crates know the files they
+    /// need and check what arrived.
+    pub fn pull_files(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        files: &[&str],
+        target: &Path,
+        progress: &dyn PullProgress,
+    ) -> Result<()> {
+        Hub::new(&hub_endpoint()).pull_files(repo_id, revision, files, target, progress)
+    }
+
     /// Downloads one variant (fp32, fp16, int8) of a model: exactly the files it needs.
     pub fn pull_variant(
         &self,
@@ -247,6 +264,10 @@ pub fn hub_endpoint() -> String {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
 }
+
+/// Manifests of other kinds of model that share the store (OCR: `magpie-ocr`); their folders are
+/// not CLIP models, and their own crates list them.
+pub const OTHER_KIND_MANIFESTS: &[&str] = &["magpie-ocr.toml"];
 
 fn sanitize(part: &str) -> String {
     part.chars()
@@ -455,6 +476,44 @@ impl Hub {
                 .map_err(|e| Error::io(target.join(SOURCE_FILE), e))?;
         }
         Ok(spec)
+    }
+
+    /// Downloads the named files of a repo into `target` (see [`ModelStore::pull_files`]).
+    pub fn pull_files(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        files: &[&str],
+        target: &Path,
+        progress: &dyn PullProgress,
+    ) -> Result<()> {
+        let entries = self.list_tree(repo_id, revision)?;
+        let mut wanted = Vec::with_capacity(files.len());
+        for path in files {
+            let entry = entries
+                .iter()
+                .find(|e| e.path == *path)
+                .ok_or_else(|| Error::Hub {
+                    url: format!("{}/{repo_id}", self.endpoint),
+                    reason: format!("the repo has no `{path}`"),
+                })?;
+            wanted.push(entry);
+        }
+        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+        progress.started(wanted.len(), wanted.iter().map(|e| e.expected_size()).sum());
+        for entry in wanted {
+            self.download(repo_id, revision, entry, target, progress)?;
+        }
+        let record = SourceRecord {
+            repo: repo_id.to_string(),
+            revision: revision.to_string(),
+            endpoint: self.endpoint.clone(),
+        };
+        if let Ok(text) = serde_json::to_string_pretty(&record) {
+            std::fs::write(target.join(SOURCE_FILE), text)
+                .map_err(|e| Error::io(target.join(SOURCE_FILE), e))?;
+        }
+        Ok(())
     }
 
     fn download(
