@@ -508,6 +508,8 @@ impl Hub {
             repo: repo_id.to_string(),
             revision: revision.to_string(),
             endpoint: self.endpoint.clone(),
+            variant: None,
+            family: None,
         };
         if let Ok(text) = serde_json::to_string_pretty(&record) {
             std::fs::write(target.join(SOURCE_FILE), text)
