@@ -31,6 +31,9 @@ pub struct Config {
     pub token: Option<String>,
     /// Prompt templates for short text queries (`{}` is replaced by the query).
     pub prompt_templates: Option<Vec<String>>,
+    /// The language of queries for models that take one (NLLB): a tag such as `es` or a FLORES-200
+    /// code such as `spa_Latn` (default: the model's, eng_Latn). `--lang` wins.
+    pub language: Option<String>,
 }
 
 impl Config {

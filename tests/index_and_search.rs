@@ -429,18 +429,22 @@ fn walk(dir: &Path) -> Vec<String> {
 #[test]
 fn watch_keeps_the_library_current() {
     let f = fixture();
-    let mut child = magpie(&f.home)
-        .arg("watch")
-        .arg("--library")
-        .arg(&f.library)
-        .arg("--model")
-        .arg(&f.model)
-        .args(["--settle-ms", "200"])
-        .arg(&f.photos)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // The watcher's log goes to a file (a pipe nobody reads would fill and stall it) and is shown
+    // when the test fails; the guard kills the watcher however the test ends.
+    let log_path = f.home.join("watch.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _watcher = magpie_testkit::ChildGuard::spawn(
+        magpie(&f.home)
+            .arg("watch")
+            .arg("--library")
+            .arg(&f.library)
+            .arg("--model")
+            .arg(&f.model)
+            .args(["--settle-ms", "200"])
+            .arg(&f.photos)
+            .stdout(std::process::Stdio::null())
+            .stderr(log),
+    );
     // Poll (bounded) until the library shows what we wait for; the watcher works in the
     // background, so there is no event to join on.
     let wait_for = |what: &str, check: &dyn Fn() -> bool| {
@@ -450,7 +454,10 @@ fn watch_keeps_the_library_current() {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("watch: gave up waiting for {what}");
+        panic!(
+            "watch: gave up waiting for {what}; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
     };
     let images = || -> Option<u64> {
         let out = magpie(&f.home)
@@ -473,8 +480,6 @@ fn watch_keeps_the_library_current() {
     );
     std::fs::remove_file(f.photos.join("2024/blue_1.jpg")).unwrap();
     wait_for("the deletion", &|| images() == Some(22));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -24,7 +24,9 @@
 //! thumbs/ab/<hash>-grid.jpg thumbnails by content hash (-grid, -preview)
 //! ```
 
+pub mod companion;
 mod error;
+mod filters;
 mod fsutil;
 mod reader;
 mod record;
@@ -36,10 +38,14 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use error::{CatalogError, Result};
+pub use filters::{
+    camera_words, extension_key, parse_date, path_components, tag_key, FilterError, Filters,
+    FILTER_KEYS,
+};
 pub use reader::{cosine, Reader, Snapshot};
 pub use record::{
-    bytes_to_path, path_to_bytes, ExifFields, Failure, Filters, ImageId, ImageRecord,
-    ModelIdentity, Orientation,
+    bytes_to_path, path_to_bytes, ExifFields, Failure, ImageId, ImageRecord, ModelIdentity,
+    Orientation,
 };
 pub use tuning::{
     Family, FamilyRecall, SearchTuning, DEFAULT_MAX_BREADTH, TARGET_RECALL, TUNE_MIN_VECTORS,

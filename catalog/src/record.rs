@@ -81,6 +81,11 @@ impl ImageRecord {
             .unwrap_or(self.mtime_ns.div_euclid(1_000_000_000))
     }
 
+    /// Width × height as displayed.
+    pub fn pixel_count(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
     pub fn orientation(&self) -> Orientation {
         match self.width.cmp(&self.height) {
             std::cmp::Ordering::Greater => Orientation::Landscape,
@@ -141,73 +146,6 @@ pub struct Failure {
     pub size: u64,
     pub mtime_ns: i64,
     pub at: i64,
-}
-
-/// Metadata filters. All present conditions must hold.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Filters {
-    pub folder_prefix: Option<PathBuf>,
-    /// Unix seconds, inclusive.
-    pub taken_after: Option<i64>,
-    /// Unix seconds, inclusive.
-    pub taken_before: Option<i64>,
-    /// Words that must all appear in "make model".
-    pub camera: Option<String>,
-    pub extensions: Vec<String>,
-    pub min_pixels: Option<u64>,
-    pub orientation: Option<Orientation>,
-    pub tags: Vec<String>,
-}
-
-impl Filters {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    /// The same decision as the keyword index makes, for exact scans and tests.
-    pub fn matches(&self, r: &ImageRecord) -> bool {
-        if let Some(prefix) = &self.folder_prefix {
-            if !r.path.starts_with(prefix) {
-                return false;
-            }
-        }
-        let date = r.date();
-        if self.taken_after.is_some_and(|t| date < t) || self.taken_before.is_some_and(|t| date > t)
-        {
-            return false;
-        }
-        if let Some(camera) = &self.camera {
-            let have = r.camera().to_lowercase();
-            if !camera
-                .to_lowercase()
-                .split_whitespace()
-                .all(|w| have.contains(w))
-            {
-                return false;
-            }
-        }
-        if !self.extensions.is_empty()
-            && !self
-                .extensions
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(&r.extension()))
-        {
-            return false;
-        }
-        if self
-            .min_pixels
-            .is_some_and(|m| u64::from(r.width) * u64::from(r.height) < m)
-        {
-            return false;
-        }
-        if self.orientation.is_some_and(|o| o != r.orientation()) {
-            return false;
-        }
-        self.tags
-            .iter()
-            .all(|t| r.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
-    }
 }
 
 /// Paths as byte arrays in JSON: lossless for non-UTF-8 names on Unix.

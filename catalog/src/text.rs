@@ -18,8 +18,8 @@ use tantivy::{
 };
 
 use crate::error::{CatalogError, Result};
+use crate::filters::{path_components, tag_key, Filters};
 use crate::record::{ImageId, ImageRecord};
-use crate::Filters;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -61,14 +61,7 @@ fn schema() -> (Schema, Fields) {
 /// Path components as a tantivy facet (`/home/ann/Pictures`), so a folder filter matches every
 /// image below it.
 fn folder_facet(folder: &Path) -> Facet {
-    let parts: Vec<String> = folder
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect();
-    Facet::from_path(parts)
+    Facet::from_path(path_components(folder))
 }
 
 pub(crate) struct TextIndex {
@@ -182,12 +175,12 @@ impl TextWriter {
             f.tags => record.tags.join(" "),
             f.exif => exif,
             f.date => record.date(),
-            f.pixels => u64::from(record.width) * u64::from(record.height),
+            f.pixels => record.pixel_count(),
             f.orientation => record.orientation().as_str(),
             f.record => serde_json::to_vec(record).unwrap_or_default(),
         );
         for tag in &record.tags {
-            document.add_text(f.tag, tag.to_lowercase());
+            document.add_text(f.tag, tag_key(tag));
         }
         self.writer
             .add_document(document)
@@ -268,15 +261,17 @@ impl TextSnapshot {
         crate::fsutil::release_mapped_pages(&stores);
     }
 
-    fn filter_query(&self, filters: &Filters) -> Result<Box<dyn Query>, String> {
+    /// The tantivy form of [`Filters`]; each condition comes from the accessor that
+    /// [`Filters::matches`] uses too, so the index and plain records decide alike.
+    fn filter_query(&self, filters: &Filters) -> Box<dyn Query> {
         let f = &self.fields;
+        let term_query = |term: Term| -> Box<dyn Query> {
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+        };
         let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
-        if let Some(prefix) = &filters.folder_prefix {
-            let term = Term::from_facet(f.folder, &folder_facet(prefix));
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
+        if let Some(components) = filters.folder_components() {
+            let facet = Facet::from_path(components);
+            must.push((Occur::Must, term_query(Term::from_facet(f.folder, &facet))));
         }
         if filters.taken_after.is_some() || filters.taken_before.is_some() {
             let lo = filters.taken_after.map_or(Bound::Unbounded, |t| {
@@ -287,29 +282,19 @@ impl TextSnapshot {
             });
             must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
-        if let Some(camera) = &filters.camera {
-            let parser = QueryParser::for_index(&self.index, vec![f.camera]);
-            for word in camera.split_whitespace() {
-                let q = parser
-                    .parse_query(&escape(word))
-                    .map_err(|e| format!("camera filter {word:?}: {e}"))?;
-                must.push((Occur::Must, q));
-            }
+        // The camera field is tokenized by tantivy's default analyzer, whose words
+        // `camera_words` returns: each filter word must be one of them.
+        for word in filters.camera_words() {
+            must.push((
+                Occur::Must,
+                term_query(Term::from_field_text(f.camera, &word)),
+            ));
         }
-        if !filters.extensions.is_empty() {
-            let any: Vec<(Occur, Box<dyn Query>)> = filters
-                .extensions
+        let extensions = filters.extension_keys();
+        if !extensions.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = extensions
                 .iter()
-                .map(|e| {
-                    let term = Term::from_field_text(
-                        f.ext,
-                        &e.trim_start_matches('.').to_ascii_lowercase(),
-                    );
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                    )
-                })
+                .map(|e| (Occur::Should, term_query(Term::from_field_text(f.ext, e))))
                 .collect();
             must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
@@ -318,20 +303,15 @@ impl TextSnapshot {
             must.push((Occur::Must, Box::new(RangeQuery::new(lo, Bound::Unbounded))));
         }
         if let Some(o) = filters.orientation {
-            let term = Term::from_field_text(f.orientation, o.as_str());
             must.push((
                 Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                term_query(Term::from_field_text(f.orientation, o.as_str())),
             ));
         }
-        for tag in &filters.tags {
-            let term = Term::from_field_text(f.tag, &tag.to_lowercase());
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
+        for tag in filters.tag_keys() {
+            must.push((Occur::Must, term_query(Term::from_field_text(f.tag, &tag))));
         }
-        Ok(Box::new(BooleanQuery::new(must)))
+        Box::new(BooleanQuery::new(must))
     }
 
     fn ids_of(&self, addresses: impl IntoIterator<Item = tantivy::DocAddress>) -> Vec<ImageId> {
@@ -353,7 +333,7 @@ impl TextSnapshot {
 
     /// The ids matching `filters`.
     pub fn filter_ids(&self, filters: &Filters) -> Result<HashSet<ImageId>, String> {
-        let query = self.filter_query(filters)?;
+        let query = self.filter_query(filters);
         let set = self
             .searcher
             .search(&query, &DocSetCollector)
@@ -376,7 +356,7 @@ impl TextSnapshot {
         let (text_query, _) = parser.parse_query_lenient(&escape(text));
         let query = BooleanQuery::new(vec![
             (Occur::Must, text_query),
-            (Occur::Must, self.filter_query(filters)?),
+            (Occur::Must, self.filter_query(filters)),
         ]);
         let top = self
             .searcher

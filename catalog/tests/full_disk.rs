@@ -1,7 +1,9 @@
 //! A full disk is a clear error, never a panic, and loses nothing already committed.
 //!
-//! The library lives on a small tmpfs mounted for the test (needs root and `mount`, as on the
-//! project's machines and CI); elsewhere the test skips with a message.
+//! The library lives on a small tmpfs mounted for the test. As root (the project's machines and
+//! CI) the test mounts it itself; as an ordinary user it re-runs itself inside a private user and
+//! mount namespace (`unshare --map-root-user --mount`), where it may mount. A machine allowing
+//! neither fails the test with both reasons: a full-disk test that silently passes proves nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,15 +53,46 @@ fn vector(id: u64) -> Vec<f32> {
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(dir).ok()?;
-        let status = Command::new("mount")
+    fn mount(dir: &Path, size: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let output = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir)
-            .status()
-            .ok()?;
-        status.success().then(|| Self(dir.to_path_buf()))
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if output.status.success() {
+            Ok(Self(dir.to_path_buf()))
+        } else {
+            Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
     }
+}
+
+/// Set in the copy of this test that runs inside a private namespace.
+const IN_NAMESPACE: &str = "MAGPIE_FULL_DISK_IN_NAMESPACE";
+
+/// Runs this very test again inside `unshare --map-root-user --mount`, where mounting a tmpfs is
+/// allowed to an ordinary user, and fails this test if that copy fails or cannot start.
+fn rerun_in_namespace(mount_error: &str) {
+    let test = "a_full_disk_is_an_error_and_loses_nothing_committed";
+    let output = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(IN_NAMESPACE, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{mount_error}; and cannot run unshare: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{mount_error}; the run in a private namespace failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    println!("ran in a private mount namespace:\n{stdout}");
 }
 
 impl Drop for SmallDisk {
@@ -71,9 +104,10 @@ impl Drop for SmallDisk {
 #[test]
 fn a_full_disk_is_an_error_and_loses_nothing_committed() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "6m") else {
-        println!("SKIP full-disk test: cannot mount a small tmpfs here (needs root and mount)");
-        return;
+    let disk = match SmallDisk::mount(&tmp.path().join("disk"), "6m") {
+        Ok(disk) => disk,
+        Err(e) if std::env::var_os(IN_NAMESPACE).is_none() => return rerun_in_namespace(&e),
+        Err(e) => panic!("{e} (inside a private mount namespace)"),
     };
     let dir = disk.0.join("library");
     // Space to give back once the disk is full, as a user would by deleting something.

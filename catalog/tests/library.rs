@@ -246,15 +246,20 @@ fn readers_during_writes_see_consistent_snapshots() {
     upsert(&mut w, "first.jpg");
     let path = dir.path().to_path_buf();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // How many consistent checks the reader has made; the writer waits for a new one after each
+    // commit, so reads really interleave with writes however the machine schedules threads.
+    let checks_made = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader_stop = stop.clone();
+    let reader_checks = checks_made.clone();
     let reader = std::thread::spawn(move || {
         let r = Reader::open(&path).unwrap();
-        let mut checks = 0u64;
         let mut last_generation = 0;
+        let mut generations_seen = HashSet::new();
         while !reader_stop.load(std::sync::atomic::Ordering::Relaxed) {
             let generation = r.refresh().unwrap();
             assert!(generation >= last_generation);
             last_generation = generation;
+            generations_seen.insert(generation);
             let s = r.snapshot();
             let n = s.len();
             assert_eq!(
@@ -263,17 +268,17 @@ fn readers_during_writes_see_consistent_snapshots() {
                 "generation {}: keyword and vector counts differ",
                 s.generation
             );
+            let checks = reader_checks.load(std::sync::atomic::Ordering::SeqCst);
             for (id, _) in s.vector_search(&vector(checks), 10, None).unwrap() {
                 assert!(
                     s.get(id).is_some(),
                     "vector hit {id} has no record in the same snapshot"
                 );
             }
-            checks += 1;
+            reader_checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        (checks, last_generation)
+        (generations_seen.len(), last_generation)
     });
-    let mut total = 1;
     for batch in 0..40 {
         let changes = (0..250)
             .map(|i| {
@@ -285,14 +290,28 @@ fn readers_during_writes_see_consistent_snapshots() {
             })
             .collect();
         w.commit(changes).unwrap();
-        total += 250;
+        let before = checks_made.load(std::sync::atomic::Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while checks_made.load(std::sync::atomic::Ordering::SeqCst) < before + 2 {
+            assert!(
+                !reader.is_finished() && std::time::Instant::now() < deadline,
+                "the reader stopped checking (it failed, or hung for a minute)"
+            );
+            std::thread::yield_now();
+        }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (checks, seen) = reader.join().unwrap();
-    assert_eq!(total, 10_001);
+    let (generations, last) = reader.join().unwrap();
+    assert_eq!(w.stats().unwrap().images, 10_001);
+    assert_eq!(Reader::open(dir.path()).unwrap().snapshot().len(), 10_001);
     assert!(w.verify().unwrap().ok);
-    println!("reader made {checks} consistent checks, last generation seen {seen}");
-    assert!(checks > 0);
+    let checks = checks_made.load(std::sync::atomic::Ordering::SeqCst);
+    println!("reader made {checks} consistent checks over {generations} generations, last {last}");
+    // Each commit was followed by a full check that started after it, so the reader saw the
+    // commits happen: many generations, up to the last.
+    assert!(checks >= 80, "{checks}");
+    assert!(generations >= 20, "only {generations} generations seen");
+    assert_eq!(last, w.generation());
 }
 
 fn crash_kills() -> usize {
@@ -308,9 +327,8 @@ fn crash_kills() -> usize {
 #[test]
 #[ignore = "child process of crash_at_random_points_loses_nothing"]
 fn crash_child() {
-    let Some(dir) = std::env::var_os("MAGPIE_CRASH_CHILD") else {
-        return;
-    };
+    let dir = std::env::var_os("MAGPIE_CRASH_CHILD")
+        .expect("only crash_at_random_points_loses_nothing runs this, with MAGPIE_CRASH_CHILD set");
     let mut w = Writer::open(Path::new(&dir), &model(), &WriterOptions::default()).unwrap();
     let mut seq = 0u64;
     loop {
@@ -351,20 +369,27 @@ fn crash_at_random_points_loses_nothing() {
     let mut batches: Vec<Vec<u64>> = Vec::new();
     let mut kills = 0;
     for _ in 0..crash_kills() {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("MAGPIE_CRASH_CHILD", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut child = magpie_testkit::ChildGuard::spawn(
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "crash_child",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("MAGPIE_CRASH_CHILD", dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
+        // The child's stderr is kept to explain a child that dies before it commits.
+        let mut child_stderr = child.child().stderr.take().unwrap();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut child_stderr, &mut text);
+            text
+        });
+        let stdout = BufReader::new(child.child().stdout.take().unwrap());
         let stop_after = rng.random_range(1..6);
         let mut seen = 0;
         for line in stdout.lines() {
@@ -386,8 +411,19 @@ fn crash_at_random_points_loses_nothing() {
                 }
             }
         }
+        let still_running = child.child().try_wait().unwrap().is_none();
+        let mut child = child.into_inner();
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        let child_stderr = stderr_reader.join().unwrap();
+        // A kill only tests something when it interrupted a child that had committed and was
+        // still writing.
+        assert!(
+            seen >= stop_after && still_running,
+            "kill {}: the child committed {seen} of {stop_after} batches and {}; its stderr:\n{child_stderr}",
+            kills + 1,
+            if still_running { "was running" } else { "had already exited" }
+        );
         kills += 1;
 
         let w = Writer::open(dir.path(), &model(), &WriterOptions::default()).unwrap();

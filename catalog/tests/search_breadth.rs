@@ -189,11 +189,12 @@ fn breadth_is_measured_again_as_the_library_grows_and_on_request() {
     assert!(w.verify().unwrap().ok);
 
     // A ceiling below what the data needs is kept to, and the miss is recorded.
+    // (These clustered vectors need ef 128 for 0.98, so 32 cannot give 0.999.)
     let capped = w.tune_search(0.999, 32).unwrap().unwrap();
     assert_eq!(capped.expansion_search, 32);
-    if capped.reached {
-        assert!(capped.worst_recall() >= 0.999);
-    } else {
-        assert!(capped.worst_recall() < 0.999);
-    }
+    assert!(!capped.reached, "{capped:?}");
+    assert!(
+        capped.worst_recall() < 0.999 && capped.worst_recall() > 0.0,
+        "{capped:?}"
+    );
 }

@@ -25,6 +25,12 @@ pub struct DecodedPhoto {
     pub original_height: u32,
     /// The raw EXIF block, when the file has one.
     pub exif: Option<Vec<u8>>,
+    /// The EXIF orientation (1–8) the decoder turned the pixels by — the one reading of it, which
+    /// the catalog records (see `magpie_models::decode::orientation`).
+    pub orientation: u16,
+    /// Set when the file is damaged but was decoded as far as it goes (what was lost): indexed,
+    /// and reported as "partly decoded".
+    pub partial: Option<String>,
 }
 
 /// Why a decoder refused a file.
@@ -39,6 +45,9 @@ pub enum DecodeFailure {
         pixels: u64,
         max_pixels: u64,
     },
+    /// A recognised format this build or machine cannot decode, and how to enable it.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// Anything else: truncated, corrupt, unsupported variant…
     #[error("{0}")]
     Invalid(String),
@@ -75,6 +84,8 @@ pub struct IndexedPhoto {
     pub metadata: PhotoMetadata,
     pub thumbnails: Thumbnails,
     pub embedding: Vec<f32>,
+    /// What a damaged file lost (see [`DecodedPhoto::partial`]).
+    pub partial: Option<String>,
 }
 
 /// One atomic unit of change for the catalog. Committed in order; after a crash the catalog holds

@@ -90,6 +90,10 @@ pub enum FailureReason {
     Panicked(String),
     #[error("the model failed on this image: {0}")]
     Embed(String),
+    /// Not a failure to index: the file is damaged, was decoded as far as it goes and *is*
+    /// indexed; recorded so `magpie library errors` shows what was lost.
+    #[error("partly decoded (indexed anyway): {0}")]
+    PartlyDecoded(String),
 }
 
 impl FailureReason {
@@ -119,6 +123,7 @@ impl FailureReason {
             Self::WorkersStuck => "workers-stuck",
             Self::Panicked(_) => "panicked",
             Self::Embed(_) => "embed",
+            Self::PartlyDecoded(_) => "partly-decoded",
         }
     }
 }

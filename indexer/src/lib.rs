@@ -40,7 +40,7 @@ pub use error::{FailureReason, FileFailure, FileStat, IndexError};
 pub use metadata::{
     exif_from_blob, exif_from_file, ExifSummary, GpsPosition, PhotoMetadata, TakenAt,
 };
-pub use pipeline::{apply_plan, PipelineConfig};
+pub use pipeline::{apply_plan, Clock, ManualClock, PipelineConfig, SystemClock};
 pub use prepare::PrepareSettings;
 pub use progress::{Progress, ProgressSnapshot, Summary};
 pub use sniff::{judge, sniff, ImageFormat, Verdict};

@@ -21,7 +21,8 @@ use crate::metadata::{ExifSummary, TakenAt};
 use crate::pipeline::{apply_plan, PipelineConfig};
 use crate::progress::{Progress, Summary};
 
-/// Decodes with the models crate: libjpeg-turbo DCT scaling, EXIF orientation, pixel limit.
+/// Decodes with the models crate (every format of `magpie_models::decode`): libjpeg-turbo DCT
+/// scaling, orientation, pixel limit, partial decodes of damaged files.
 pub struct ModelDecoder {
     pub options: DecodeOptions,
 }
@@ -34,7 +35,12 @@ impl PhotoDecoder for ModelDecoder {
                 original_width: d.original_width,
                 original_height: d.original_height,
                 exif: d.exif,
+                orientation: d.orientation,
+                partial: d.partial,
             }),
+            Err(magpie_models::Error::ImageUnsupported { format, how, .. }) => {
+                Err(DecodeFailure::Unsupported(format!("{format} ({how})")))
+            }
             Err(magpie_models::Error::ImageTooLarge {
                 width,
                 height,
@@ -130,6 +136,8 @@ impl Sink for CatalogSink<'_> {
     fn commit(&mut self, commit: Commit) -> Result<(), SinkError> {
         let w = &mut *self.writer;
         let mut changes = Vec::with_capacity(commit.len());
+        // Partial-decode reports go after the upserts, which clear a path's old failure.
+        let mut changes_after = Vec::new();
         for path in &commit.removed {
             if let Some(id) = w.id_for_path(path)? {
                 changes.push(Change::Remove(id));
@@ -163,6 +171,16 @@ impl Sink for CatalogSink<'_> {
                 Some(id) => (id, w.record(id)?.map(|r| r.tags).unwrap_or_default()),
                 None => (w.allocate_id(), Vec::new()),
             };
+            if let Some(partial) = &photo.partial {
+                // Indexed *and* reported: `library errors` lists what a damaged file lost.
+                changes_after.push(Change::RecordFailure(Failure {
+                    path: photo.file.path.clone(),
+                    reason: crate::error::FailureReason::PartlyDecoded(partial.clone()).to_string(),
+                    size: photo.file.size,
+                    mtime_ns: photo.file.mtime_ns,
+                    at: now(),
+                }));
+            }
             let record = ImageRecord {
                 id,
                 path: photo.file.path.clone(),
@@ -181,6 +199,7 @@ impl Sink for CatalogSink<'_> {
                 embedding: photo.embedding,
             });
         }
+        changes.append(&mut changes_after);
         for f in commit.failed {
             let stat = f.stat;
             changes.push(Change::RecordFailure(Failure {

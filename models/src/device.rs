@@ -154,8 +154,9 @@ impl Device {
     }
 }
 
-/// Builds a session for one ONNX file on the configured device, and says what it runs on.
-pub(crate) fn build_session(
+/// Builds a session for one ONNX file on the configured device, and says what it runs on. Public
+/// so that other model kinds (OCR, in `magpie-ocr`) run on the same providers the same way.
+pub fn build_session(
     model_file: &Path,
     config: &SessionConfig,
 ) -> Result<(Session, ProviderReport)> {

@@ -87,6 +87,14 @@ pub enum Error {
     #[error("{input}: cannot decode image: {reason}")]
     ImageDecode { input: String, reason: String },
 
+    /// A recognised format this build or machine cannot decode; `how` says how to enable it.
+    #[error("{input}: unsupported: {format} ({how})")]
+    ImageUnsupported {
+        input: String,
+        format: &'static str,
+        how: &'static str,
+    },
+
     /// An image header declares more pixels than allowed (decompression-bomb guard).
     #[error(
         "{input}: image is {width}×{height} = {pixels} pixels, more than the limit of {max_pixels}"

@@ -12,10 +12,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::family::{Family, PaddingRule, Similarity};
+use crate::tokenize::TextClean;
+use crate::tokenizer_kind::TokenizerKind;
 
 /// File name of Magpie's explicit model manifest.
 pub const MANIFEST_FILE: &str = "magpie-model.toml";
@@ -107,21 +110,32 @@ impl ImageConfig {
                 _ => None,
             }
         };
-        let crop = size_value("crop_size").or(vision_size).unwrap_or(224);
         let do_center_crop = preprocessor
             .get("do_center_crop")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        let shortest = size_value("size").unwrap_or(crop);
         let resize = match preprocessor.get("size") {
             Some(Value::Object(o))
                 if o.contains_key("height") && !o.contains_key("shortest_edge") =>
             {
+                if o.get("height") != o.get("width") && o.contains_key("width") {
+                    return Err(Error::model_dir(
+                        preprocessor_path,
+                        "a non-square `size` is not supported",
+                    ));
+                }
                 ResizeMode::Squash
             }
             _ if !do_center_crop => ResizeMode::Squash,
             _ => ResizeMode::Shortest,
         };
+        // A squashing processor (SiglipImageProcessor) has no crop: its `size` is the input.
+        let crop = match (size_value("crop_size"), resize) {
+            (Some(crop), _) => crop,
+            (None, ResizeMode::Squash) => size_value("size").or(vision_size).unwrap_or(224),
+            (None, ResizeMode::Shortest) => vision_size.unwrap_or(224),
+        };
+        let shortest = size_value("size").unwrap_or(crop);
         let interpolation = match preprocessor.get("resample").and_then(Value::as_u64) {
             None | Some(3) => Interpolation::Bicubic,
             Some(2) => Interpolation::Bilinear,
@@ -182,12 +196,65 @@ impl ImageConfig {
     }
 }
 
+/// Which export of the same weights a directory's towers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// float32 weights, inputs and outputs (`vision_model.onnx`, Immich's `model.onnx`).
+    Fp32,
+    /// float16 weights, inputs and outputs (`vision_model_fp16.onnx`).
+    Fp16,
+    /// int8 weights from dynamic quantisation, float32 inputs and outputs
+    /// (`vision_model_quantized.onnx`, `_int8`, `_uint8`).
+    Int8,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Fp32, Variant::Fp16, Variant::Int8];
+
+    /// The suffixes Hugging Face exports give a tower's file name for this variant, preferred
+    /// first (`vision_model{suffix}.onnx`).
+    pub fn hf_suffixes(self) -> &'static [&'static str] {
+        match self {
+            Variant::Fp32 => &[""],
+            Variant::Fp16 => &["_fp16"],
+            Variant::Int8 => &["_quantized", "_int8", "_uint8"],
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Variant::Fp32 => "fp32",
+            Variant::Fp16 => "fp16",
+            Variant::Int8 => "int8",
+        })
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float32" => Ok(Variant::Fp32),
+            "fp16" | "float16" => Ok(Variant::Fp16),
+            "int8" | "quantized" | "q8" => Ok(Variant::Int8),
+            other => Err(format!(
+                "unknown variant `{other}`: expected fp32, fp16 or int8"
+            )),
+        }
+    }
+}
+
 /// The image tower.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageTowerSpec {
     pub file: PathBuf,
-    pub input: String,
-    pub output: String,
+    /// The pixel input; `None`: the graph's one image-shaped float input.
+    pub input: Option<String>,
+    /// The embedding output; `None`: chosen from the graph's outputs by name.
+    pub output: Option<String>,
     pub preprocess: ImageConfig,
 }
 
@@ -196,44 +263,67 @@ pub struct ImageTowerSpec {
 pub struct TextTowerSpec {
     pub file: PathBuf,
     pub tokenizer: PathBuf,
-    pub input_ids: String,
-    pub ids_type: IdsType,
-    /// The attention-mask input, when the model has one.
+    pub tokenizer_kind: TokenizerKind,
+    /// The token-id input; `None`: found in the graph (`input_ids`, `text`, …).
+    pub input_ids: Option<String>,
+    /// The id type a manifest declares (checked against the graph); detected layouts use the
+    /// graph's.
+    pub ids_type: Option<IdsType>,
+    /// An attention-mask input a manifest requires; detected layouts use the graph's
+    /// `attention_mask` when it has one.
     pub attention_mask: Option<String>,
-    /// Whether a missing mask input is acceptable: layouts that were *detected* name the usual
-    /// mask and drop it when the ONNX file has none; a manifest that names one means it.
-    pub attention_mask_optional: bool,
-    pub output: String,
+    /// The embedding output; `None`: chosen from the graph's outputs by name.
+    pub output: Option<String>,
     pub context_length: usize,
     pub pad_id: u32,
     pub eot_id: u32,
+    pub clean: TextClean,
+    pub padding: PaddingRule,
+    /// The language a query gets when it names none (NLLB); `None`: the model takes no language.
+    pub language: Option<String>,
 }
 
-/// Everything Magpie needs to know about a CLIP model directory.
+/// Everything Magpie needs to know about a CLIP-family model directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     pub dir: PathBuf,
     pub name: String,
     pub layout: Layout,
+    pub family: Family,
+    pub variant: Variant,
     pub image: ImageTowerSpec,
     pub text: TextTowerSpec,
     /// The embedding dimension the configuration declares, if it does (checked against the
     /// ONNX outputs when the towers are opened).
     pub declared_dim: Option<usize>,
+    /// How a cosine becomes a zero-shot tag probability.
+    pub similarity: Similarity,
 }
 
 impl ModelSpec {
-    /// Reads a model directory in any supported layout.
+    /// Reads a model directory in any supported layout; of several variants in one directory,
+    /// the one `models pull` recorded, else fp32, else fp16, else int8.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_variant(dir, None)
+    }
+
+    /// Reads a model directory, using the towers of `variant` when given.
+    pub fn load_variant(dir: &Path, variant: Option<Variant>) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::model_dir(dir, "not a directory"));
         }
         let spec = if dir.join(MANIFEST_FILE).is_file() {
+            if variant.is_some_and(|v| v != Variant::Fp32) {
+                return Err(Error::model_dir(
+                    dir.join(MANIFEST_FILE),
+                    "a manifest names its tower files itself; --variant does not apply",
+                ));
+            }
             load_manifest(dir)?
-        } else if let Some(spec) = load_huggingface(dir)? {
+        } else if let Some(spec) = load_huggingface(dir, variant)? {
             spec
         } else if dir.join("visual").is_dir() || dir.join("textual").is_dir() {
-            load_immich(dir)?
+            load_immich(dir, variant)?
         } else {
             return Err(Error::model_dir(
                 dir,
@@ -244,21 +334,27 @@ impl ModelSpec {
         for file in [&spec.image.file, &spec.text.file, &spec.text.tokenizer] {
             require_file(file)?;
         }
-        tracing::debug!(dir = %dir.display(), layout = %spec.layout, "model directory read");
+        tracing::debug!(dir = %dir.display(), layout = %spec.layout, family = %spec.family, variant = %spec.variant, "model directory read");
         Ok(spec)
     }
 
-    /// The ONNX files of both towers, plus their external-data files when present.
+    /// The ONNX files of both towers, plus the external-data files their graphs name (or, when a
+    /// graph cannot be read, the `_data` / `.data` files beside it).
     pub fn weight_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
         for tower in [&self.image.file, &self.text.file] {
             files.push(tower.clone());
-            for suffix in ["_data", ".data"] {
-                let mut name = tower.as_os_str().to_owned();
-                name.push(suffix);
-                let external = PathBuf::from(name);
-                if external.is_file() {
-                    files.push(external);
+            match crate::onnx_file::external_data_paths(tower) {
+                Ok(external) => files.extend(external.into_iter().filter(|p| p.is_file())),
+                Err(_) => {
+                    for suffix in ["_data", ".data"] {
+                        let mut name = tower.as_os_str().to_owned();
+                        name.push(suffix);
+                        let external = PathBuf::from(name);
+                        if external.is_file() {
+                            files.push(external);
+                        }
+                    }
                 }
             }
         }
@@ -317,53 +413,152 @@ fn json_triplet(value: Option<&Value>, path: &Path, key: &str) -> Result<Option<
     }
 }
 
-/// Reads the pad and end-of-text token ids from the tokenizer itself: configs disagree (HF's
-/// `config.json` for openai/clip says pad=1, eos=2, while the tokenizer pads with 49407), and the
-/// tokenizer is what the model was trained with.
-fn special_ids(tokenizer_file: &Path, token_configs: &[PathBuf]) -> Result<(u32, u32)> {
-    let tokenizer = crate::tokenize::load_tokenizer_file(tokenizer_file)?;
-    let mut pad_token: Option<String> = None;
-    let mut eos_token: Option<String> = None;
-    for config in token_configs {
-        if let Some(json) = read_json_if_present(config)? {
-            let token_text = |key: &str| match json.get(key) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Object(o)) => {
-                    o.get("content").and_then(Value::as_str).map(str::to_string)
-                }
-                _ => None,
-            };
-            pad_token = pad_token.or_else(|| token_text("pad_token"));
-            eos_token = eos_token.or_else(|| token_text("eos_token"));
-        }
-    }
-    let eos_token = eos_token.unwrap_or_else(|| "<|endoftext|>".to_string());
-    let eot_id = tokenizer
-        .token_to_id(&eos_token)
-        .ok_or_else(|| Error::Tokenizer {
-            path: tokenizer_file.to_path_buf(),
-            reason: format!("end-of-text token `{eos_token}` is not in the vocabulary"),
-        })?;
-    let pad_id = match pad_token {
-        Some(token) => tokenizer
-            .token_to_id(&token)
-            .ok_or_else(|| Error::Tokenizer {
-                path: tokenizer_file.to_path_buf(),
-                reason: format!("pad token `{token}` is not in the vocabulary"),
-            })?,
-        None => eot_id,
-    };
-    Ok((pad_id, eot_id))
+/// A tokenizer file, read once, and what it is.
+struct LoadedTokenizer {
+    path: PathBuf,
+    tokenizer: tokenizers::Tokenizer,
+    kind: TokenizerKind,
 }
 
-fn load_huggingface(dir: &Path) -> Result<Option<ModelSpec>> {
-    // Xenova puts the towers under onnx/; some exports keep them beside the configs.
-    let tower = |name: &str| -> Option<PathBuf> {
-        [dir.join("onnx").join(name), dir.join(name)]
-            .into_iter()
-            .find(|p| p.is_file())
+impl LoadedTokenizer {
+    fn read(path: PathBuf) -> Result<Self> {
+        require_file(&path).map_err(|_| Error::Tokenizer {
+            path: path.clone(),
+            reason: "file missing (the text tower cannot run without its tokenizer)".to_string(),
+        })?;
+        let tokenizer = crate::tokenize::load_tokenizer_file(&path)?;
+        let kind = TokenizerKind::detect(&tokenizer).map_err(|what| Error::Tokenizer {
+            path: path.clone(),
+            reason: format!("{what}: not a tokenizer of any CLIP family Magpie knows"),
+        })?;
+        Ok(Self {
+            path,
+            tokenizer,
+            kind,
+        })
+    }
+
+    /// The pad and end-of-text ids, from the tokenizer itself: configs disagree (HF's
+    /// `config.json` for openai/clip says pad=1, eos=2, while the tokenizer pads with 49407), and
+    /// the tokenizer is what the model was trained with. The token *names* come from
+    /// `tokenizer_config.json` / `special_tokens_map.json`, else the family's defaults.
+    fn special_ids(&self, token_configs: &[PathBuf], family: Family) -> Result<(u32, u32)> {
+        let mut pad_token: Option<String> = None;
+        let mut eos_token: Option<String> = None;
+        for config in token_configs {
+            if let Some(json) = read_json_if_present(config)? {
+                let token_text = |key: &str| match json.get(key) {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Object(o)) => {
+                        o.get("content").and_then(Value::as_str).map(str::to_string)
+                    }
+                    _ => None,
+                };
+                pad_token = pad_token.or_else(|| token_text("pad_token"));
+                eos_token = eos_token.or_else(|| token_text("eos_token"));
+            }
+        }
+        let rules = family.rules();
+        let eos_token = eos_token.unwrap_or_else(|| rules.default_eos.to_string());
+        let id_of = |token: &str, role: &str| {
+            self.tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| Error::Tokenizer {
+                    path: self.path.clone(),
+                    reason: format!("{role} token `{token}` is not in the vocabulary"),
+                })
+        };
+        let eot_id = id_of(&eos_token, "end-of-text")?;
+        let pad_id = match pad_token {
+            Some(token) => id_of(&token, "pad")?,
+            None if rules.default_pad == rules.default_eos => eot_id,
+            None => id_of(rules.default_pad, "pad")?,
+        };
+        Ok((pad_id, eot_id))
+    }
+
+    /// A config's vocabulary size must hold every id the tokenizer makes: a tokenizer of another
+    /// model would otherwise index past the embedding table, or silently into the wrong rows.
+    fn check_vocab(&self, declared: Option<u64>, config: &Path) -> Result<()> {
+        let Some(declared) = declared else {
+            return Ok(());
+        };
+        let size = self.tokenizer.get_vocab_size(true) as u64;
+        if size > declared {
+            return Err(Error::Tokenizer {
+                path: self.path.clone(),
+                reason: format!(
+                    "the tokenizer has {size} tokens but {} declares a vocabulary of {declared}: it belongs to another model",
+                    config.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The text tower's declared inputs (names only), read without ONNX Runtime.
+fn declared_inputs(text_file: &Path) -> Result<Vec<String>> {
+    Ok(crate::onnx_file::read_summary(text_file)?
+        .inputs
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+/// The variant `models pull` recorded for a directory, if any.
+fn recorded_variant(dir: &Path) -> Option<Variant> {
+    let text = std::fs::read_to_string(dir.join(crate::store::SOURCE_FILE)).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    value.get("variant")?.as_str()?.parse().ok()
+}
+
+fn default_language(family: Family) -> Option<String> {
+    family
+        .rules()
+        .needs_language
+        .then(|| crate::family::nllb::DEFAULT_LANGUAGE.to_string())
+}
+
+fn load_huggingface(dir: &Path, variant: Option<Variant>) -> Result<Option<ModelSpec>> {
+    // Xenova and onnx-community put the towers under onnx/; some exports keep them beside the
+    // configs.
+    let tower = |name: &str, variant: Variant| -> Option<PathBuf> {
+        variant.hf_suffixes().iter().find_map(|suffix| {
+            let file = format!("{name}{suffix}.onnx");
+            [dir.join("onnx").join(&file), dir.join(&file)]
+                .into_iter()
+                .find(|p| p.is_file())
+        })
     };
-    let (Some(vision), Some(text)) = (tower("vision_model.onnx"), tower("text_model.onnx")) else {
+    let pair = |v: Variant| Some((tower("vision_model", v)?, tower("text_model", v)?, v));
+    let found = match variant.or_else(|| recorded_variant(dir)) {
+        Some(wanted) => match pair(wanted) {
+            Some(found) => Some(found),
+            None => {
+                let present: Vec<String> = Variant::ALL
+                    .into_iter()
+                    .filter(|v| pair(*v).is_some())
+                    .map(|v| v.to_string())
+                    .collect();
+                if present.is_empty() {
+                    None
+                } else {
+                    return Err(Error::model_dir(
+                        dir,
+                        format!(
+                            "no {wanted} towers here (onnx/vision_model{}.onnx + onnx/text_model{}.onnx); it has: {}",
+                            wanted.hf_suffixes()[0],
+                            wanted.hf_suffixes()[0],
+                            present.join(", ")
+                        ),
+                    ));
+                }
+            }
+        },
+        None => Variant::ALL.into_iter().find_map(pair),
+    };
+    let Some((vision, text, variant)) = found else {
         return Ok(None);
     };
     let config_path = dir.join("config.json");
@@ -372,46 +567,100 @@ fn load_huggingface(dir: &Path) -> Result<Option<ModelSpec>> {
     let vision_size = json_u64(config.pointer("/vision_config/image_size"));
     let preprocess = ImageConfig::from_hf_preprocessor_config(&preprocessor_path, vision_size)?;
 
-    let tokenizer = dir.join("tokenizer.json");
-    require_file(&tokenizer)?;
-    let (pad_id, eot_id) = special_ids(
-        &tokenizer,
+    let tokenizer = LoadedTokenizer::read(dir.join("tokenizer.json"))?;
+    let tokenizer_class = read_json_if_present(&dir.join("tokenizer_config.json"))?.and_then(|c| {
+        c.get("tokenizer_class")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let family = crate::family::detect_huggingface(
+        &config,
+        tokenizer_class.as_deref(),
+        tokenizer.kind,
+        &config_path,
+        &tokenizer.path,
+    )?;
+    let rules = family.rules();
+    tokenizer.check_vocab(
+        json_u64(config.pointer("/text_config/vocab_size")),
+        &config_path,
+    )?;
+    let (pad_id, eot_id) = tokenizer.special_ids(
         &[
             dir.join("tokenizer_config.json"),
             dir.join("special_tokens_map.json"),
         ],
+        family,
     )?;
-    let context_length =
-        json_u64(config.pointer("/text_config/max_position_embeddings")).unwrap_or(77) as usize;
-    let declared_dim = json_u64(config.get("projection_dim")).map(|d| d as usize);
+    let positions = rules
+        .context_is_position_count
+        .then(|| json_u64(config.pointer("/text_config/max_position_embeddings")))
+        .flatten();
+    let context_length = json_u64(config.pointer("/text_config/context_length"))
+        .or(positions)
+        .or_else(|| json_u64(config.get("context_length")))
+        .map_or(rules.default_context, |n| n as usize);
+    let declared_dim = json_u64(config.get("projection_dim"))
+        .or_else(|| json_u64(config.get("numDims")))
+        .map(|d| d as usize);
 
     Ok(Some(ModelSpec {
         dir: dir.to_path_buf(),
         name: dir_name(dir),
         layout: Layout::HuggingFace,
+        family,
+        variant,
         image: ImageTowerSpec {
             file: vision,
-            input: "pixel_values".to_string(),
-            output: "image_embeds".to_string(),
+            input: None,
+            output: None,
             preprocess,
         },
         text: TextTowerSpec {
             file: text,
-            tokenizer,
-            input_ids: "input_ids".to_string(),
-            ids_type: IdsType::Int64,
-            attention_mask: Some("attention_mask".to_string()),
-            attention_mask_optional: true,
-            output: "text_embeds".to_string(),
+            tokenizer: tokenizer.path.clone(),
+            tokenizer_kind: tokenizer.kind,
+            input_ids: None,
+            ids_type: None,
+            attention_mask: None,
+            output: None,
             context_length,
             pad_id,
             eot_id,
+            clean: rules.hf_clean,
+            padding: rules.padding,
+            language: default_language(family),
         },
         declared_dim,
+        similarity: rules.similarity,
     }))
 }
 
-fn load_immich(dir: &Path) -> Result<ModelSpec> {
+/// Immich's `text_cfg.tokenizer_kwargs.clean` (open_clip's clean functions).
+fn immich_clean(config: &Value, config_path: &Path) -> Result<TextClean> {
+    match config
+        .pointer("/text_cfg/tokenizer_kwargs/clean")
+        .and_then(Value::as_str)
+    {
+        None | Some("whitespace") => Ok(TextClean::Whitespace),
+        Some("canonicalize") => Ok(TextClean::Canonicalize),
+        Some("lower") => Ok(TextClean::Lowercase),
+        Some(other) => Err(Error::model_dir(
+            config_path,
+            format!("text_cfg.tokenizer_kwargs.clean = `{other}` is not supported (whitespace, lower, canonicalize)"),
+        )),
+    }
+}
+
+fn load_immich(dir: &Path, variant: Option<Variant>) -> Result<ModelSpec> {
+    if let Some(v) = variant.filter(|v| *v != Variant::Fp32) {
+        return Err(Error::model_dir(
+            dir,
+            format!(
+                "Immich exports have fp32 ONNX towers only (their fp16 files are ARM NN), not {v}"
+            ),
+        ));
+    }
     let visual = dir.join("visual");
     let textual = dir.join("textual");
     let image_file = visual.join("model.onnx");
@@ -474,14 +723,30 @@ fn load_immich(dir: &Path) -> Result<ModelSpec> {
     let size =
         u32::try_from(size).map_err(|_| Error::model_dir(&preprocess_path, "size too large"))?;
 
-    let tokenizer = textual.join("tokenizer.json");
-    require_file(&tokenizer)?;
-    let (pad_id, eot_id) = special_ids(
-        &tokenizer,
+    let tokenizer = LoadedTokenizer::read(textual.join("tokenizer.json"))?;
+    let text_inputs = declared_inputs(&text_file)?;
+    let family = crate::family::detect_immich(
+        &config,
+        tokenizer.kind,
+        &text_inputs,
+        &config_path,
+        &tokenizer.path,
+        &text_file,
+    )?;
+    let rules = family.rules();
+    if family != Family::Mclip {
+        // M-CLIP's config.json describes its image model's (CLIP) text tower, not its own.
+        tokenizer.check_vocab(
+            json_u64(config.pointer("/text_cfg/vocab_size")),
+            &config_path,
+        )?;
+    }
+    let (pad_id, eot_id) = tokenizer.special_ids(
         &[
             textual.join("tokenizer_config.json"),
             textual.join("special_tokens_map.json"),
         ],
+        family,
     )?;
     let context_length =
         json_u64(config.pointer("/text_cfg/context_length")).unwrap_or(77) as usize;
@@ -491,10 +756,12 @@ fn load_immich(dir: &Path) -> Result<ModelSpec> {
         dir: dir.to_path_buf(),
         name: dir_name(dir),
         layout: Layout::Immich,
+        family,
+        variant: Variant::Fp32,
         image: ImageTowerSpec {
             file: image_file,
-            input: "image".to_string(),
-            output: "embedding".to_string(),
+            input: None,
+            output: None,
             preprocess: ImageConfig {
                 size,
                 resize_shortest_edge: size,
@@ -507,17 +774,21 @@ fn load_immich(dir: &Path) -> Result<ModelSpec> {
         },
         text: TextTowerSpec {
             file: text_file,
-            tokenizer,
-            input_ids: "text".to_string(),
-            ids_type: IdsType::Int32,
+            tokenizer: tokenizer.path.clone(),
+            tokenizer_kind: tokenizer.kind,
+            input_ids: None,
+            ids_type: None,
             attention_mask: None,
-            attention_mask_optional: true,
-            output: "embedding".to_string(),
+            output: None,
             context_length,
             pad_id,
             eot_id,
+            clean: immich_clean(&config, &config_path)?,
+            padding: rules.padding,
+            language: default_language(family),
         },
         declared_dim,
+        similarity: rules.similarity,
     })
 }
 
@@ -525,7 +796,13 @@ fn load_immich(dir: &Path) -> Result<ModelSpec> {
 #[serde(deny_unknown_fields)]
 struct Manifest {
     name: Option<String>,
+    /// `clip`, `siglip`, `siglip2`, `xlm-roberta`, `nllb`, `m-clip` (default: from the tokenizer).
+    family: Option<String>,
     embedding_dim: Option<usize>,
+    /// Zero-shot scoring: the multiplier of the cosine (already exponentiated) and, for sigmoid
+    /// families, the bias.
+    logit_scale: Option<f32>,
+    logit_bias: Option<f32>,
     image: ManifestImage,
     text: ManifestText,
 }
@@ -555,6 +832,10 @@ struct ManifestText {
     context_length: Option<usize>,
     pad_id: Option<u32>,
     eot_id: Option<u32>,
+    /// `whitespace`, `canonicalize`, `siglip`, `lowercase` (default: the family's).
+    clean: Option<String>,
+    /// The default language code (NLLB).
+    language: Option<String>,
 }
 
 fn load_manifest(dir: &Path) -> Result<ModelSpec> {
@@ -562,26 +843,67 @@ fn load_manifest(dir: &Path) -> Result<ModelSpec> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let manifest: Manifest =
         toml::from_str(&text).map_err(|e| Error::model_dir(&path, e.to_string()))?;
-    let tokenizer = dir.join(&manifest.text.tokenizer);
-    require_file(&tokenizer)?;
+    let tokenizer = LoadedTokenizer::read(dir.join(&manifest.text.tokenizer))?;
+    let family = match &manifest.family {
+        Some(name) => Family::from_name(name).ok_or_else(|| {
+            Error::model_dir(
+                &path,
+                format!("family `{name}` is not one of clip, siglip, siglip2, xlm-roberta, nllb, m-clip"),
+            )
+        })?,
+        None => Family::for_tokenizer(tokenizer.kind),
+    };
+    crate::family::check_tokenizer(family, tokenizer.kind, &tokenizer.path, &path)?;
+    let rules = family.rules();
     let (pad_id, eot_id) = match (manifest.text.pad_id, manifest.text.eot_id) {
         (Some(pad), Some(eot)) => (pad, eot),
         (pad, eot) => {
-            let (tok_pad, tok_eot) = special_ids(&tokenizer, &[])?;
+            let (tok_pad, tok_eot) = tokenizer.special_ids(&[], family)?;
             (pad.unwrap_or(tok_pad), eot.unwrap_or(tok_eot))
         }
     };
     if manifest.image.size == 0 {
         return Err(Error::model_dir(&path, "image.size must be positive"));
     }
+    let clean = match manifest.text.clean.as_deref() {
+        None => rules.hf_clean,
+        Some("whitespace") => TextClean::Whitespace,
+        Some("canonicalize") => TextClean::Canonicalize,
+        Some("siglip") => TextClean::SiglipCanonical,
+        Some("lowercase") => TextClean::Lowercase,
+        Some(other) => return Err(Error::model_dir(
+            &path,
+            format!(
+                "text.clean = `{other}` is not one of whitespace, canonicalize, siglip, lowercase"
+            ),
+        )),
+    };
+    let similarity = match (rules.similarity, manifest.logit_scale, manifest.logit_bias) {
+        (Similarity::Softmax { logit_scale }, scale, _) => Similarity::Softmax {
+            logit_scale: scale.unwrap_or(logit_scale),
+        },
+        (
+            Similarity::Sigmoid {
+                logit_scale,
+                logit_bias,
+            },
+            scale,
+            bias,
+        ) => Similarity::Sigmoid {
+            logit_scale: scale.unwrap_or(logit_scale),
+            logit_bias: bias.unwrap_or(logit_bias),
+        },
+    };
     Ok(ModelSpec {
         dir: dir.to_path_buf(),
         name: manifest.name.unwrap_or_else(|| dir_name(dir)),
         layout: Layout::Manifest,
+        family,
+        variant: Variant::Fp32,
         image: ImageTowerSpec {
             file: dir.join(&manifest.image.file),
-            input: manifest.image.input,
-            output: manifest.image.output,
+            input: Some(manifest.image.input),
+            output: Some(manifest.image.output),
             preprocess: ImageConfig {
                 size: manifest.image.size,
                 resize_shortest_edge: manifest.image.size,
@@ -597,16 +919,23 @@ fn load_manifest(dir: &Path) -> Result<ModelSpec> {
         },
         text: TextTowerSpec {
             file: dir.join(&manifest.text.file),
-            tokenizer,
-            input_ids: manifest.text.input_ids,
-            ids_type: manifest.text.input_ids_type.unwrap_or(IdsType::Int64),
+            tokenizer: tokenizer.path.clone(),
+            tokenizer_kind: tokenizer.kind,
+            input_ids: Some(manifest.text.input_ids),
+            ids_type: Some(manifest.text.input_ids_type.unwrap_or(IdsType::Int64)),
             attention_mask: manifest.text.attention_mask,
-            attention_mask_optional: false,
-            output: manifest.text.output,
-            context_length: manifest.text.context_length.unwrap_or(77),
+            output: Some(manifest.text.output),
+            context_length: manifest
+                .text
+                .context_length
+                .unwrap_or(rules.default_context),
             pad_id,
             eot_id,
+            clean,
+            padding: rules.padding,
+            language: manifest.text.language.or_else(|| default_language(family)),
         },
         declared_dim: manifest.embedding_dim,
+        similarity,
     })
 }

@@ -2,12 +2,15 @@
 //!
 //! Models live in one folder per model under the store root (explicit, else `MAGPIE_MODELS`, else
 //! the config file's `model_store`, else `$XDG_DATA_HOME/magpie/models`), named after the repo
-//! (`owner--name`). `pull` lists the repo through the hub's tree API, picks only the files a CLIP
-//! model needs for the layout it finds (not the quantised variants and other exports that can add
-//! gigabytes), downloads each into `<file>.part` with HTTP Range resume (a dropped connection on a
-//! 600 MB tower should not start over), verifies it against the hub's checksum (sha256 for LFS
-//! files, git's blob sha1 for small ones), and only then renames it into place. The result is
-//! validated with [`ModelSpec::load`], so a pull that succeeds gives a model that opens.
+//! (`owner--name`). `pull` lists the repo through the hub's tree API, picks only the files the
+//! layout and variant need (`--variant fp32|fp16|int8`: `vision_model.onnx`, `_fp16.onnx`,
+//! `_quantized.onnx`; not the other variants, combined models, ARM NN or RKNN builds that can add
+//! gigabytes), then the external-data files the downloaded graphs name, downloads each into
+//! `<file>.part` with HTTP Range resume (a dropped connection on a 600 MB tower should not start
+//! over), verifies it against the hub's checksum (sha256 for LFS files, git's blob sha1 for small
+//! ones), and only then renames it into place. The result is validated with
+//! [`ModelSpec::load_variant`], so a pull that succeeds gives a model that opens, and the variant
+//! and family are recorded beside it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
 
 use crate::error::{Error, Result};
-use crate::model_dir::{ModelSpec, MANIFEST_FILE};
+use crate::model_dir::{ModelSpec, Variant, MANIFEST_FILE};
 
 /// The public hub, used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -54,13 +57,21 @@ pub struct InstalledModel {
     pub size_bytes: u64,
     /// `owner/name@revision`, for pulled models.
     pub source: Option<String>,
+    pub family: crate::family::Family,
+    pub variant: Variant,
 }
 
+/// What `pull` records in [`SOURCE_FILE`]: where the model came from, and which variant and
+/// family it is (so that a directory holding several variants opens the one pulled).
 #[derive(Debug, Serialize, Deserialize)]
 struct SourceRecord {
     repo: String,
     revision: String,
     endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<Variant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    family: Option<String>,
 }
 
 /// The model store.
@@ -168,6 +179,9 @@ impl ModelStore {
     pub fn list(&self) -> Vec<InstalledModel> {
         let mut models = Vec::new();
         for dir in self.model_dirs() {
+            if OTHER_KIND_MANIFESTS.iter().any(|m| dir.join(m).is_file()) {
+                continue;
+            }
             match ModelSpec::load(&dir) {
                 Ok(spec) => {
                     let source = std::fs::read_to_string(dir.join(SOURCE_FILE))
@@ -182,6 +196,8 @@ impl ModelStore {
                         size_bytes: dir_size(&dir),
                         layout: spec.layout,
                         declared_dim: spec.declared_dim,
+                        family: spec.family,
+                        variant: spec.variant,
                         dir,
                         source,
                     });
@@ -192,20 +208,66 @@ impl ModelStore {
         models
     }
 
-    /// Downloads a CLIP model from the hub (`HF_ENDPOINT`, default huggingface.co) into the store.
+    /// Downloads a model from the hub (`HF_ENDPOINT`, default huggingface.co) into the store:
+    /// its fp32 towers when it has them, else the variant it has.
     pub fn pull(
         &self,
         repo_id: &str,
         revision: &str,
         progress: &dyn PullProgress,
     ) -> Result<ModelSpec> {
-        let endpoint = std::env::var("HF_ENDPOINT")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        Hub::new(&endpoint).pull(repo_id, revision, &self.dir_for_repo(repo_id), progress)
+        self.pull_variant(repo_id, revision, None, progress)
+    }
+
+    /// Downloads exactly `files` (paths in the repo) into `target`, with the resume and checksums
+    /// of [`pull`](Self::pull). For models of other kinds (OCR), whose crates know the files they
+    /// need and check what arrived.
+    pub fn pull_files(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        files: &[&str],
+        target: &Path,
+        progress: &dyn PullProgress,
+    ) -> Result<()> {
+        Hub::new(&hub_endpoint()).pull_files(repo_id, revision, files, target, progress)
+    }
+
+    /// Downloads one variant (fp32, fp16, int8) of a model: exactly the files it needs.
+    pub fn pull_variant(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        variant: Option<Variant>,
+        progress: &dyn PullProgress,
+    ) -> Result<ModelSpec> {
+        Hub::new(&hub_endpoint()).pull(
+            repo_id,
+            revision,
+            variant,
+            &self.dir_for_repo(repo_id),
+            progress,
+        )
+    }
+
+    /// Whether the model `repo_id` is installed (pulled into its folder and loadable).
+    pub fn installed(&self, repo_id: &str) -> Option<PathBuf> {
+        let dir = self.dir_for_repo(repo_id);
+        ModelSpec::load(&dir).ok().map(|_| dir)
     }
 }
+
+/// `HF_ENDPOINT`, else the public hub.
+pub fn hub_endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+}
+
+/// Manifests of other kinds of model that share the store (OCR: `magpie-ocr`); their folders are
+/// not CLIP models, and their own crates list them.
+pub const OTHER_KIND_MANIFESTS: &[&str] = &["magpie-ocr.toml"];
 
 fn sanitize(part: &str) -> String {
     part.chars()
@@ -324,53 +386,136 @@ impl Hub {
     }
 
     /// Lists, picks, downloads, verifies and validates a model into `target`.
+    ///
+    /// Two rounds: first the configs and the tower graphs; then the external-data files the
+    /// graphs name (Hugging Face's `model.onnx_data`, the per-tensor files of Immich's large
+    /// exports), which only the downloaded graphs can tell.
     pub fn pull(
         &self,
         repo_id: &str,
         revision: &str,
+        variant: Option<Variant>,
         target: &Path,
         progress: &dyn PullProgress,
     ) -> Result<ModelSpec> {
         let entries = self.list_tree(repo_id, revision)?;
         std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
-        let find = |path: &str| entries.iter().find(|e| e.path == path);
-        let wanted: Vec<&TreeEntry> = if let Some(manifest) = find(MANIFEST_FILE) {
-            // The manifest names the other files, so it comes first.
-            self.download(repo_id, revision, manifest, target, progress)?;
-            let named = manifest_files(&target.join(MANIFEST_FILE))?;
-            let mut wanted = Vec::new();
-            for path in named {
-                let entry = find(&path).ok_or_else(|| Error::Hub {
-                    url: format!("{}/{repo_id}", self.endpoint),
-                    reason: format!("{MANIFEST_FILE} names `{path}`, which the repo does not have"),
-                })?;
-                wanted.push(entry);
-            }
-            wanted
-        } else {
-            let layout_files = pick_layout_files(&entries).ok_or_else(|| Error::Hub {
-                url: format!("{}/{repo_id}", self.endpoint),
-                reason: "no CLIP ONNX model here: expected magpie-model.toml, onnx/vision_model.onnx + \
-                         onnx/text_model.onnx (Hugging Face/Xenova) or visual/model.onnx + textual/model.onnx (Immich)"
-                    .to_string(),
-            })?;
-            layout_files.iter().filter_map(|path| find(path)).collect()
+        let repo_error = |reason: String| Error::Hub {
+            url: format!("{}/{repo_id}", self.endpoint),
+            reason,
         };
+        let find = |path: &str| entries.iter().find(|e| e.path == path);
+        let (mut wanted, towers, variant): (Vec<&TreeEntry>, Vec<String>, Variant) =
+            if let Some(manifest) = find(MANIFEST_FILE) {
+                if variant.is_some_and(|v| v != Variant::Fp32) {
+                    return Err(repo_error(format!(
+                        "{MANIFEST_FILE} names its files itself; --variant does not apply"
+                    )));
+                }
+                // The manifest names the other files, so it comes first.
+                self.download(repo_id, revision, manifest, target, progress)?;
+                let named = manifest_files(&target.join(MANIFEST_FILE))?;
+                let mut wanted = Vec::new();
+                for path in &named {
+                    let entry = find(path).ok_or_else(|| {
+                        repo_error(format!(
+                            "{MANIFEST_FILE} names `{path}`, which the repo does not have"
+                        ))
+                    })?;
+                    wanted.push(entry);
+                }
+                let towers = named.into_iter().filter(|p| p.ends_with(".onnx")).collect();
+                (wanted, towers, Variant::Fp32)
+            } else {
+                let picked = pick_layout_files(&entries, variant).map_err(repo_error)?;
+                let wanted = picked.files.iter().filter_map(|path| find(path)).collect();
+                (wanted, picked.towers, picked.variant)
+            };
         let total: u64 = wanted.iter().map(|e| e.expected_size()).sum();
         progress.started(wanted.len(), total);
         for entry in &wanted {
+            self.download(repo_id, revision, entry, target, progress)?;
+        }
+        // Round two: the weights the graphs keep outside themselves.
+        let mut external = Vec::new();
+        for tower in &towers {
+            let folder = Path::new(tower)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            for name in crate::onnx_file::read_summary(&target.join(tower))?.external_files {
+                let path = folder.join(&name).to_string_lossy().replace('\\', "/");
+                let entry = find(&path).ok_or_else(|| {
+                    repo_error(format!(
+                        "{tower} keeps its weights in `{path}`, which the repo does not have"
+                    ))
+                })?;
+                if !external.iter().any(|e: &&TreeEntry| e.path == entry.path) {
+                    external.push(entry);
+                }
+            }
+        }
+        if !external.is_empty() {
+            let extra: u64 = external.iter().map(|e| e.expected_size()).sum();
+            progress.started(wanted.len() + external.len(), total + extra);
+            for entry in &external {
+                self.download(repo_id, revision, entry, target, progress)?;
+            }
+            wanted.extend(external);
+        }
+        let spec = ModelSpec::load_variant(target, Some(variant))?;
+        let record = SourceRecord {
+            repo: repo_id.to_string(),
+            revision: revision.to_string(),
+            endpoint: self.endpoint.clone(),
+            variant: Some(variant),
+            family: Some(spec.family.name().to_string()),
+        };
+        if let Ok(text) = serde_json::to_string_pretty(&record) {
+            std::fs::write(target.join(SOURCE_FILE), text)
+                .map_err(|e| Error::io(target.join(SOURCE_FILE), e))?;
+        }
+        Ok(spec)
+    }
+
+    /// Downloads the named files of a repo into `target` (see [`ModelStore::pull_files`]).
+    pub fn pull_files(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        files: &[&str],
+        target: &Path,
+        progress: &dyn PullProgress,
+    ) -> Result<()> {
+        let entries = self.list_tree(repo_id, revision)?;
+        let mut wanted = Vec::with_capacity(files.len());
+        for path in files {
+            let entry = entries
+                .iter()
+                .find(|e| e.path == *path)
+                .ok_or_else(|| Error::Hub {
+                    url: format!("{}/{repo_id}", self.endpoint),
+                    reason: format!("the repo has no `{path}`"),
+                })?;
+            wanted.push(entry);
+        }
+        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+        progress.started(wanted.len(), wanted.iter().map(|e| e.expected_size()).sum());
+        for entry in wanted {
             self.download(repo_id, revision, entry, target, progress)?;
         }
         let record = SourceRecord {
             repo: repo_id.to_string(),
             revision: revision.to_string(),
             endpoint: self.endpoint.clone(),
+            variant: None,
+            family: None,
         };
         if let Ok(text) = serde_json::to_string_pretty(&record) {
             std::fs::write(target.join(SOURCE_FILE), text)
                 .map_err(|e| Error::io(target.join(SOURCE_FILE), e))?;
         }
-        ModelSpec::load(target)
+        Ok(())
     }
 
     fn download(
@@ -476,59 +621,103 @@ fn safe_relative_path(path: &str) -> Option<PathBuf> {
     (safe && !path.is_empty()).then(|| relative.to_path_buf())
 }
 
-/// The files of the layout the listing shows, required ones first; `None` when no layout fits.
-fn pick_layout_files(entries: &[TreeEntry]) -> Option<Vec<String>> {
+/// What a pull fetches for one layout and variant.
+struct PickedFiles {
+    /// Every file, the towers first.
+    files: Vec<String>,
+    /// The tower graphs (whose external data is fetched after them).
+    towers: Vec<String>,
+    variant: Variant,
+}
+
+/// The files of the layout and variant the listing shows: the two tower graphs and the configs
+/// Magpie reads (not the other variants, the combined `model.onnx`, ARM NN or RKNN builds, or
+/// the slow tokenizer's `spiece.model`). Errors say what the repo has instead.
+fn pick_layout_files(
+    entries: &[TreeEntry],
+    variant: Option<Variant>,
+) -> std::result::Result<PickedFiles, String> {
     let has = |path: &str| entries.iter().any(|e| e.path == path);
-    let with_external_data = |files: &[&str]| -> Vec<String> {
-        let mut out = Vec::new();
-        for file in files {
-            if has(file) {
-                out.push((*file).to_string());
-            }
-            for suffix in ["_data", ".data"] {
-                let external = format!("{file}{suffix}");
-                if has(&external) {
-                    out.push(external);
-                }
-            }
-        }
-        out
+    let configs = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| has(n))
+            .map(|n| (*n).to_string())
+            .collect()
     };
     for prefix in ["onnx/", ""] {
-        let vision = format!("{prefix}vision_model.onnx");
-        let text = format!("{prefix}text_model.onnx");
-        if has(&vision) && has(&text) {
-            let mut files = with_external_data(&[vision.as_str(), text.as_str()]);
-            for config in [
-                "tokenizer.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-                "preprocessor_config.json",
-                "config.json",
-            ] {
-                if has(config) {
-                    files.push(config.to_string());
-                }
-            }
-            return Some(files);
+        let towers_of = |v: Variant| -> Option<Vec<String>> {
+            ["vision_model", "text_model"]
+                .iter()
+                .map(|tower| {
+                    v.hf_suffixes()
+                        .iter()
+                        .map(|suffix| format!("{prefix}{tower}{suffix}.onnx"))
+                        .find(|path| has(path))
+                })
+                .collect()
+        };
+        let available: Vec<Variant> = Variant::ALL
+            .into_iter()
+            .filter(|v| towers_of(*v).is_some())
+            .collect();
+        if available.is_empty() {
+            continue;
         }
+        let chosen = match variant {
+            Some(v) if available.contains(&v) => v,
+            Some(v) => {
+                return Err(format!(
+                    "no {v} export here (onnx/vision_model{0}.onnx + onnx/text_model{0}.onnx); it has: {1}",
+                    v.hf_suffixes()[0],
+                    available.iter().map(Variant::to_string).collect::<Vec<_>>().join(", ")
+                ))
+            }
+            None => available[0],
+        };
+        let towers = towers_of(chosen).unwrap_or_default();
+        let mut files = towers.clone();
+        files.extend(configs(&[
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "preprocessor_config.json",
+            "config.json",
+        ]));
+        return Ok(PickedFiles {
+            files,
+            towers,
+            variant: chosen,
+        });
     }
     if has("visual/model.onnx") && has("textual/model.onnx") {
-        let mut files = with_external_data(&["visual/model.onnx", "textual/model.onnx"]);
-        for config in [
+        if let Some(v) = variant.filter(|v| *v != Variant::Fp32) {
+            return Err(format!(
+                "Immich publishes fp32 ONNX towers only (its fp16 files are ARM NN builds), not {v}; pull without --variant"
+            ));
+        }
+        let towers = vec![
+            "visual/model.onnx".to_string(),
+            "textual/model.onnx".to_string(),
+        ];
+        let mut files = towers.clone();
+        files.extend(configs(&[
             "visual/preprocess_cfg.json",
             "textual/tokenizer.json",
             "textual/tokenizer_config.json",
             "textual/special_tokens_map.json",
             "config.json",
-        ] {
-            if has(config) {
-                files.push(config.to_string());
-            }
-        }
-        return Some(files);
+        ]));
+        return Ok(PickedFiles {
+            files,
+            towers,
+            variant: Variant::Fp32,
+        });
     }
-    None
+    Err("no CLIP-family ONNX model here: expected magpie-model.toml, onnx/vision_model.onnx + \
+         onnx/text_model.onnx (Hugging Face/Xenova, also _fp16 / _quantized) or visual/model.onnx + \
+         textual/model.onnx (Immich)"
+        .to_string())
 }
 
 /// The files a downloaded manifest names.

@@ -75,6 +75,10 @@ fn jpegs_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn check_parity(images: &[PathBuf]) {
+    assert!(
+        !images.is_empty(),
+        "no photos to compare: the test would prove nothing"
+    );
     let Some(shared) = common::shared("preprocessing parity") else {
         return;
     };
@@ -191,7 +195,14 @@ fn photos_match_clip_image_processor() {
     let Some(shared) = common::shared("photo preprocessing parity") else {
         return;
     };
-    check_parity(&jpegs_in(&shared.join("data/photos")));
+    let photos = jpegs_in(&shared.join("data/photos"));
+    // ../shared/README.md: 44 real camera photos, JPEG.
+    assert!(
+        photos.len() >= 40,
+        "only {} JPEGs in data/photos",
+        photos.len()
+    );
+    check_parity(&photos);
 }
 
 #[test]

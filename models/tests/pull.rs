@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use magpie_models::store::{ModelStore, PullProgress};
-use magpie_models::{Error, Layout};
+use magpie_models::{Error, Layout, ModelSpec, Variant};
 use sha1::Digest as _;
 
 #[derive(Default)]
@@ -56,7 +56,7 @@ fn tree_json(files: &[(String, Vec<u8>)]) -> String {
             git.update(format!("blob {}\0", bytes.len()).as_bytes());
             git.update(bytes);
             let mut entry = serde_json::json!({"type": "file", "path": path, "size": bytes.len(), "oid": hex::encode(git.finalize())});
-            if path.ends_with(".onnx") {
+            if path.ends_with(".onnx") || path.ends_with(".onnx_data") || path.ends_with(".data") {
                 // LFS files: `size` and `lfs.size` are the real size, `lfs.oid` is the sha256.
                 let sha256 = <sha2::Sha256 as sha2::Digest>::digest(bytes);
                 entry["lfs"] = serde_json::json!({"oid": hex::encode(sha256), "size": bytes.len(), "pointerSize": 134});
@@ -331,4 +331,121 @@ fn pull_rejects_a_corrupted_file() {
         !target.join(format!("{bad_file}.part")).exists(),
         "corrupt partial removed"
     );
+}
+
+/// A copy of a generated model plus files a pull must leave on the hub: Immich's ARM NN and RKNN
+/// builds, a combined `onnx/model.onnx`, a stray `.data` file no graph names.
+fn hub_copy(temp: &Path, name: &str, extras: &[&str]) -> PathBuf {
+    let source = temp.join(format!("hub-{name}"));
+    let model = common::test_model(name);
+    let mut files = Vec::new();
+    files_under(&model, &model, &mut files);
+    for (path, bytes) in files {
+        let target = source.join(&path);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::write(target, bytes).expect("writes");
+    }
+    for extra in extras {
+        let target = source.join(extra);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::write(target, vec![9u8; 2048]).expect("writes");
+    }
+    source
+}
+
+fn fetched(hub: &FakeHub, repo: &str) -> Vec<String> {
+    let prefix = format!("/{repo}/resolve/main/");
+    let mut files: Vec<String> = hub
+        .log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix(&prefix).map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+#[test]
+fn pull_fetches_exactly_the_files_of_the_variant_and_their_external_data() {
+    let _guard = ENDPOINT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let temp = tempfile::tempdir().expect("tempdir");
+    let repo = "acme/siglip2";
+    let hub = FakeHub::start(repo, &hub_copy(temp.path(), "siglip2-hf", &["onnx/model.onnx", "onnx/model_fp16.onnx"]));
+    std::env::set_var("HF_ENDPOINT", &hub.endpoint);
+    let store = ModelStore::new(temp.path().join("store"));
+    let configs = ["config.json", "preprocessor_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
+
+    // fp32: the two towers, the text tower's external weights, the configs.
+    let spec = store.pull(repo, "main", &CountingProgress::default()).expect("fp32 pull");
+    assert_eq!((spec.variant, spec.family), (Variant::Fp32, magpie_models::Family::Siglip2));
+    let mut want: Vec<String> = ["onnx/text_model.onnx", "onnx/text_model.onnx_data", "onnx/vision_model.onnx"]
+        .iter()
+        .chain(&configs)
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(fetched(&hub, repo), want);
+
+    // fp16 into another store: only the fp16 towers, and the directory opens as fp16.
+    let fp16_store = ModelStore::new(temp.path().join("store-fp16"));
+    hub.log.lock().expect("log").clear();
+    let spec = fp16_store
+        .pull_variant(repo, "main", Some(Variant::Fp16), &CountingProgress::default())
+        .expect("fp16 pull");
+    assert_eq!(spec.variant, Variant::Fp16);
+    let mut want: Vec<String> = ["onnx/text_model_fp16.onnx", "onnx/vision_model_fp16.onnx"]
+        .iter()
+        .chain(&configs)
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(fetched(&hub, repo), want);
+    let reopened = ModelSpec::load(&fp16_store.dir_for_repo(repo)).expect("reopens");
+    assert_eq!(reopened.variant, Variant::Fp16, "the recorded variant is the one opened");
+    assert_eq!(fp16_store.list()[0].variant, Variant::Fp16);
+
+    // int8 is there as `_quantized`; a variant that is not is refused with what there is.
+    hub.log.lock().expect("log").clear();
+    let spec = ModelStore::new(temp.path().join("store-int8"))
+        .pull_variant(repo, "main", Some(Variant::Int8), &CountingProgress::default())
+        .expect("int8 pull");
+    assert!(spec.image.file.ends_with("onnx/vision_model_quantized.onnx"));
+}
+
+#[test]
+fn pull_of_an_immich_export_fetches_external_weights_and_refuses_fp16() {
+    let _guard = ENDPOINT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let temp = tempfile::tempdir().expect("tempdir");
+    let repo = "immich-app/nllb-clip-base-siglip__v1";
+    let extras = ["visual/fp16/model.armnn", "textual/fp16/model.armnn", "visual/rknpu/rk3588/model.rknn", "README.md"];
+    let hub = FakeHub::start(repo, &hub_copy(temp.path(), "nllb-immich", &extras));
+    std::env::set_var("HF_ENDPOINT", &hub.endpoint);
+    let store = ModelStore::new(temp.path().join("store"));
+    let message = store
+        .pull_variant(repo, "main", Some(Variant::Fp16), &CountingProgress::default())
+        .expect_err("Immich has no fp16 ONNX")
+        .to_string();
+    assert!(message.contains("fp32") && message.contains("ARM NN"), "{message}");
+
+    let spec = store.pull(repo, "main", &CountingProgress::default()).expect("pull");
+    assert_eq!((spec.layout, spec.family), (Layout::Immich, magpie_models::Family::Nllb));
+    let mut want: Vec<String> = [
+        "config.json",
+        "textual/model.onnx",
+        "textual/special_tokens_map.json",
+        "textual/tokenizer.json",
+        "textual/tokenizer_config.json",
+        "visual/model.onnx",
+        "visual/model.onnx.data",
+        "visual/preprocess_cfg.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    assert_eq!(fetched(&hub, repo), want);
+    // The external weights count towards the model's identity.
+    assert!(spec.weight_files().iter().any(|f| f.ends_with("visual/model.onnx.data")));
 }

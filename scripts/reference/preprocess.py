@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Reference image preprocessing: what Hugging Face's `CLIPImageProcessor` feeds a CLIP model.
+"""Reference image preprocessing: what Hugging Face's `CLIPImageProcessor` (or, for SigLIP configs,
+`SiglipImageProcessor`) feeds a model.
 
 Why: Magpie decodes, orients, resizes and crops images in Rust. The fidelity tests shell out to
 this script and compare Magpie's model input against the reference's, pixel by pixel.
 
     preprocess.py --config PATH [--no-exif] IMAGE...
 
-PATH is a Hugging Face `preprocessor_config.json` (the reference case); an Immich
+PATH is a Hugging Face `preprocessor_config.json` (the reference case; `SiglipImageProcessorPil`
+when its `image_processor_type` is `SiglipImageProcessor`); an Immich
 `visual/preprocess_cfg.json` or a `magpie-model.toml` is translated into the equivalent
 CLIPImageProcessor settings ("shortest": resize the shortest side + centre crop; "squash": resize
 to size×size, no crop).
@@ -59,6 +61,13 @@ def processor_settings(path: str) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("image_processor_type", "processor_class", "feature_extractor_type")}
 
 
+def processor_type(path: str) -> str:
+    if path.endswith(".toml"):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("image_processor_type", "")
+
+
 def translated(size: int, resize: str, interpolation: str, mean, std) -> dict:
     if resize not in ("shortest", "squash"):
         raise ValueError(f"resize mode {resize!r} is not supported (shortest, squash)")
@@ -92,11 +101,13 @@ def main() -> int:
     from PIL import Image, ImageOps
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" banner
-    from transformers import CLIPImageProcessorPil
+    from transformers import CLIPImageProcessorPil, SiglipImageProcessorPil
 
     try:
         settings = processor_settings(args.config)
-        processor = CLIPImageProcessorPil(**settings)
+        # SigLIP's own processor for SigLIP configs (squash to size × size, bicubic, mean = std = 0.5).
+        siglip = processor_type(args.config) == "SiglipImageProcessor"
+        processor = (SiglipImageProcessorPil if siglip else CLIPImageProcessorPil)(**settings)
     except Exception as e:  # noqa: BLE001
         print(f"preprocess.py: cannot use {args.config}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::filters::Filters;
+use magpie_catalog::Filters;
 
 /// Errors from a backend (model or index), boxed because each backend has its own error type.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -17,6 +17,22 @@ pub trait TextEmbedder: Send + Sync {
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BackendError>;
     /// Identifies the model (e.g. its checksum): cached embeddings and libraries are tied to it.
     fn model_key(&self) -> String;
+    /// The language code queries in `language` (a request's, or `None`) are embedded in, for
+    /// models whose queries carry one (NLLB: a FLORES-200 code, the model's default when the
+    /// request names none or one it does not know); `None` for models that take no language.
+    fn resolve_language(&self, language: Option<&str>) -> Option<String> {
+        let _ = language;
+        None
+    }
+    /// Embeds texts in a language [`Self::resolve_language`] returned.
+    fn embed_texts_in(
+        &self,
+        texts: &[&str],
+        language: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>, BackendError> {
+        let _ = language;
+        self.embed_texts(texts)
+    }
 }
 
 /// The CLIP image tower.

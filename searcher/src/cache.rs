@@ -29,18 +29,24 @@ pub struct CacheKey {
     pub model_key: String,
     pub prompts: PromptKey,
     pub text: String,
+    /// The language code the text was embedded in (models that take one); `None` otherwise.
+    pub language: Option<String>,
 }
 
 impl CacheKey {
-    /// A stable byte key for a persistent store: `text-v1 \0 model \0 prompts \0 text`.
+    /// A stable byte key for a persistent store: `text-v1 \0 model \0 prompts \0 text`, then
+    /// `\0 language` for texts embedded in a language (so keys of models without one are
+    /// unchanged).
     pub fn storage_key(&self) -> Vec<u8> {
         let prompts = match self.prompts {
             PromptKey::Raw => "raw".to_string(),
             PromptKey::Ensemble(fingerprint) => format!("ensemble-{fingerprint:016x}"),
         };
-        ["text-v1", &self.model_key, &prompts, &self.text]
-            .join("\0")
-            .into_bytes()
+        let mut parts = vec!["text-v1", &self.model_key, &prompts, &self.text];
+        if let Some(language) = &self.language {
+            parts.push(language);
+        }
+        parts.join("\0").into_bytes()
     }
 }
 
@@ -186,6 +192,7 @@ mod tests {
             model_key: "m".into(),
             prompts: PromptKey::Raw,
             text: text.into(),
+            language: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::prompts::PromptEnsemble;
 use crate::query::{keyword_text, validate_terms, QueryTerm, TermKind};
 use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT, MAX_OFFSET};
 use crate::sort::{paginate, sort_hits};
-use crate::tags::{assign_tags, ImageTags, TagRule};
+use crate::tags::{assign_tags_scored, ImageTags, TagRule, TagScoring};
 use crate::text_encoder::TextEncoder;
 use crate::vector::cosine;
 
@@ -41,6 +41,11 @@ pub struct SearcherConfig {
     pub exact_scan_max_ids: usize,
     /// …or below this share of the library.
     pub exact_scan_max_fraction: f64,
+    /// How zero-shot tags turn cosines into probabilities (the model family's objective).
+    pub tag_scoring: TagScoring,
+    /// The language of queries and labels that name none (`--lang`, the config's `language`),
+    /// for models that take one.
+    pub default_language: Option<String>,
 }
 
 impl Default for SearcherConfig {
@@ -52,6 +57,8 @@ impl Default for SearcherConfig {
             candidate_pool: 500,
             exact_scan_max_ids: hnsw::EXACT_SCAN_MAX_IDS,
             exact_scan_max_fraction: hnsw::EXACT_SCAN_MAX_FRACTION,
+            tag_scoring: TagScoring::default(),
+            default_language: None,
         }
     }
 }
@@ -119,10 +126,16 @@ impl Searcher {
             .map_err(SearchError::Index)?;
 
         let mut cutoff_score = None;
+        let language = self.text.resolve_language(
+            request
+                .language
+                .as_deref()
+                .or(self.config.default_language.as_deref()),
+        );
         let vector_ranking = if request.mode == SearchMode::Keyword {
             Vec::new()
         } else {
-            let query = self.query_vector(index, &terms, request.raw)?;
+            let query = self.query_vector_in(index, &terms, request.raw, language.as_deref())?;
             let mut ranking = self.vector_ranking(index, &query, pool, allowed.as_ref(), &terms)?;
             let scores: Vec<f32> = ranking.iter().map(|(_, s)| *s).collect();
             let outcome = match request.min_score {
@@ -180,6 +193,7 @@ impl Searcher {
             total,
             cutoff_score,
             took_ms: started.elapsed().as_millis() as u64,
+            language,
         })
     }
 
@@ -191,6 +205,21 @@ impl Searcher {
         terms: &[QueryTerm],
         raw: bool,
     ) -> Result<Vec<f32>> {
+        let language = self
+            .text
+            .resolve_language(self.config.default_language.as_deref());
+        self.query_vector_in(index, terms, raw, language.as_deref())
+    }
+
+    /// [`Self::query_vector`] with the texts in `language` (a resolved code, see
+    /// [`crate::backend::TextEmbedder::resolve_language`]).
+    pub fn query_vector_in(
+        &self,
+        index: &dyn SearchIndex,
+        terms: &[QueryTerm],
+        raw: bool,
+        language: Option<&str>,
+    ) -> Result<Vec<f32>> {
         self.check_model(index)?;
         let texts: Vec<&str> = terms
             .iter()
@@ -200,7 +229,7 @@ impl Searcher {
             })
             .collect();
         let ensemble = (!raw).then_some(&self.config.query_prompts);
-        let mut text_vectors = self.text.encode(&texts, ensemble)?.into_iter();
+        let mut text_vectors = self.text.encode_in(&texts, ensemble, language)?.into_iter();
         let mut vectors = Vec::with_capacity(terms.len());
         for term in terms {
             let vector = match &term.kind {
@@ -283,7 +312,12 @@ impl Searcher {
             return Err(crate::tags::TagError::TooFewLabels.into());
         }
         let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let label_vectors = self.text.encode(&refs, Some(&self.config.label_prompts))?;
+        let language = self
+            .text
+            .resolve_language(self.config.default_language.as_deref());
+        let label_vectors =
+            self.text
+                .encode_in(&refs, Some(&self.config.label_prompts), language.as_deref())?;
         let mut tagged = Vec::new();
         for id in index.all_ids().map_err(SearchError::Index)? {
             let Some(embedding) = index.embedding(id).map_err(SearchError::Index)? else {
@@ -291,7 +325,13 @@ impl Searcher {
             };
             tagged.push(ImageTags {
                 id,
-                tags: assign_tags(&embedding, labels, &label_vectors, rule),
+                tags: assign_tags_scored(
+                    self.config.tag_scoring,
+                    &embedding,
+                    labels,
+                    &label_vectors,
+                    rule,
+                ),
             });
         }
         tracing::info!(images = tagged.len(), labels = labels.len(), "tagged");

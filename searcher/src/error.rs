@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use crate::backend::BackendError;
-use crate::filters::FilterError;
 use crate::prompts::PromptError;
 use crate::query::QueryError;
 use crate::tags::TagError;
+use magpie_catalog::FilterError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {

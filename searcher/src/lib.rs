@@ -5,7 +5,7 @@
 //! The pipeline of one search ([`Searcher::search`]):
 //! parse the query ([`query`]) → embed each term (text through [`prompts`] and the
 //! [`cache`], images through the image tower, `--like` ids from the library) → [`combine`] into
-//! one unit vector → the allowed ids from the [`filters`] → vector ranking (HNSW, or an exact
+//! one unit vector → the allowed ids from the [`Filters`] (one definition, in `magpie-catalog`) → vector ranking (HNSW, or an exact
 //! scan when the allowed set is small) → adaptive [`cutoff`] → [`fusion`] with the keyword
 //! ranking → [`sort`] and pagination.
 
@@ -16,7 +16,6 @@ pub mod cutoff;
 pub mod dupes;
 pub mod engine;
 pub mod error;
-pub mod filters;
 pub mod fusion;
 pub mod hnsw;
 pub mod library;
@@ -34,11 +33,11 @@ pub use cutoff::{CutoffConfig, CutoffOutcome};
 pub use dupes::{DupeGroup, DupeMember};
 pub use engine::{Searcher, SearcherConfig};
 pub use error::SearchError;
-pub use filters::{Filters, Orientation};
 pub use fusion::SearchMode;
 pub use library::{LibraryError, LibraryIndex, LibrarySearch};
+pub use magpie_catalog::{FilterError, Filters, Orientation, FILTER_KEYS};
 pub use prompts::PromptEnsemble;
 pub use query::{QueryTerm, TermKind};
 pub use request::{Hit, SearchRequest, SearchResponse, WeightedImage, WeightedLike, WeightedText};
 pub use sort::SortOrder;
-pub use tags::{ImageTags, TagRule};
+pub use tags::{ImageTags, TagRule, TagScoring};

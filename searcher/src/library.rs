@@ -17,9 +17,9 @@ use crate::cache::{decode_vector, encode_vector, CacheKey, EmbeddingCache, Embed
 use crate::dupes::DupeGroup;
 use crate::engine::{find_duplicates, Searcher, SearcherConfig};
 use crate::error::SearchError;
-use crate::filters::{Filters, Orientation};
 use crate::request::{SearchRequest, SearchResponse};
-use crate::tags::{ImageTags, TagRule};
+use crate::tags::{ImageTags, TagRule, TagScoring};
+use magpie_catalog::Filters;
 
 /// Neighbours looked at per image when grouping near-duplicates.
 pub const DUPE_NEIGHBOURS: usize = 16;
@@ -76,6 +76,8 @@ impl LibrarySearch {
     ) -> Result<Self, LibraryError> {
         let reader = Reader::open(library_dir)?;
         let text = TextEncoder::open(spec, session)?;
+        let mut config = config;
+        config.tag_scoring = tag_scoring(spec.similarity);
         let checksum = magpie_models::identity::weights_checksum(spec)?;
         check_same_model(
             library_dir,
@@ -139,6 +141,20 @@ impl LibrarySearch {
     }
 }
 
+/// The family's zero-shot scoring in the searcher's terms.
+pub fn tag_scoring(similarity: magpie_models::Similarity) -> TagScoring {
+    match similarity {
+        magpie_models::Similarity::Softmax { logit_scale } => TagScoring::Softmax { logit_scale },
+        magpie_models::Similarity::Sigmoid {
+            logit_scale,
+            logit_bias,
+        } => TagScoring::Sigmoid {
+            logit_scale,
+            logit_bias,
+        },
+    }
+}
+
 fn check_same_model(
     library: &Path,
     built: &ModelIdentity,
@@ -191,24 +207,6 @@ impl LibraryIndex {
     }
 }
 
-/// The searcher's filters in the catalog's terms (the two mirror each other field by field).
-pub fn catalog_filters(filters: &Filters) -> magpie_catalog::Filters {
-    magpie_catalog::Filters {
-        folder_prefix: filters.folder_prefix.clone(),
-        taken_after: filters.taken_after,
-        taken_before: filters.taken_before,
-        camera: filters.camera.clone(),
-        extensions: filters.extensions.clone(),
-        min_pixels: filters.min_pixels,
-        orientation: filters.orientation.map(|o| match o {
-            Orientation::Landscape => magpie_catalog::Orientation::Landscape,
-            Orientation::Portrait => magpie_catalog::Orientation::Portrait,
-            Orientation::Square => magpie_catalog::Orientation::Square,
-        }),
-        tags: filters.tags.clone(),
-    }
-}
-
 fn boxed(message: String) -> BackendError {
     message.into()
 }
@@ -242,7 +240,7 @@ impl SearchIndex for LibraryIndex {
         filters: &Filters,
     ) -> Result<Vec<(u64, f32)>, BackendError> {
         self.snapshot
-            .keyword_search(text, &catalog_filters(filters), limit)
+            .keyword_search(text, filters, limit)
             .map_err(boxed)
     }
 
@@ -250,10 +248,7 @@ impl SearchIndex for LibraryIndex {
         if filters.is_empty() {
             return Ok(None);
         }
-        self.snapshot
-            .filter_ids(&catalog_filters(filters))
-            .map(Some)
-            .map_err(boxed)
+        self.snapshot.filter_ids(filters).map(Some).map_err(boxed)
     }
 
     fn embedding(&self, id: u64) -> Result<Option<Vec<f32>>, BackendError> {
@@ -291,6 +286,32 @@ pub struct ModelTextEmbedder {
 impl TextEmbedder for ModelTextEmbedder {
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BackendError> {
         Ok(self.encoder.embed_texts(texts)?)
+    }
+
+    fn resolve_language(&self, language: Option<&str>) -> Option<String> {
+        if !self.encoder.takes_language() {
+            return None;
+        }
+        match language.map(|l| (l, self.encoder.resolve_language(l))) {
+            Some((_, Some(code))) => Some(code),
+            Some((asked, None)) => {
+                let fallback = self.encoder.language().map(str::to_string);
+                tracing::warn!(
+                    "language `{asked}` has no FLORES-200 code in this model's tokenizer; using {}",
+                    fallback.as_deref().unwrap_or("its default")
+                );
+                fallback
+            }
+            None => self.encoder.language().map(str::to_string),
+        }
+    }
+
+    fn embed_texts_in(
+        &self,
+        texts: &[&str],
+        language: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>, BackendError> {
+        Ok(self.encoder.embed_texts_in(texts, language)?)
     }
 
     fn model_key(&self) -> String {
@@ -400,6 +421,7 @@ mod tests {
             model_key: "m".into(),
             prompts: PromptKey::Raw,
             text: text.into(),
+            language: None,
         };
         assert_eq!(store.get(&key("red")).unwrap(), None);
         store.put(&key("red"), &[1.0, -0.5]).unwrap();

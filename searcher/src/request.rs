@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::filters::Filters;
 use crate::fusion::SearchMode;
 use crate::query::{parse_query, QueryError, QueryTerm};
 use crate::sort::SortOrder;
+use magpie_catalog::Filters;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -65,6 +65,9 @@ pub struct SearchRequest {
     pub min_score: Option<f32>,
     /// Embed text as written, without prompt ensembles.
     pub raw: bool,
+    /// The query's language (a BCP-47 tag such as `es` or a FLORES-200 code such as `spa_Latn`),
+    /// for models whose queries carry one (NLLB); others ignore it.
+    pub language: Option<String>,
 }
 
 impl Default for SearchRequest {
@@ -81,6 +84,7 @@ impl Default for SearchRequest {
             offset: 0,
             min_score: None,
             raw: false,
+            language: None,
         }
     }
 }
@@ -144,6 +148,10 @@ pub struct SearchResponse {
     /// The lowest cosine the cutoff kept (or `--min-score`); absent without a vector ranking.
     pub cutoff_score: Option<f32>,
     pub took_ms: u64,
+    /// The language code the query text was embedded in, for models that take one (the
+    /// request's, or the model's default when it named none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[cfg(test)]

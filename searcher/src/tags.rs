@@ -1,11 +1,16 @@
-//! Zero-shot tagging: score every image against user-given labels, CLIP-style.
+//! Zero-shot tagging: score every image against user-given labels, the way the model was trained.
 //!
 //! Each label is embedded with the label prompt ensemble ("a photo of a {label}.", …; see
-//! [`crate::prompts`]). For an image embedding `x` and label embeddings `lⱼ`:
-//! `pⱼ = softmax(100 · cos(x, lⱼ))` — 100 is CLIP's learned logit scale, which turns cosine
-//! differences of a few hundredths into confident probabilities. A label is assigned when
-//! `pⱼ ≥ threshold` (default [`DEFAULT_TAG_THRESHOLD`] = 0.25, so an image can carry up to four
-//! labels, e.g. "dog" and "beach"), and, when `min_cosine` is set, `cos(x, lⱼ) ≥ min_cosine`.
+//! [`crate::prompts`]). For an image embedding `x` and label embeddings `lⱼ`, [`TagScoring`]:
+//! - CLIP (contrastive softmax): `pⱼ = softmax(100 · cos(x, lⱼ))` — 100 is CLIP's learned logit
+//!   scale, which turns cosine differences of a few hundredths into confident probabilities;
+//! - SigLIP, SigLIP2, NLLB-SigLIP (sigmoid loss): `pⱼ = σ(scale · cos(x, lⱼ) + bias)`, each label
+//!   on its own — the model was trained to say yes or no per pair, not to share a probability
+//!   out among the labels; scale and bias come from the export when it carries them.
+//!
+//! A label is assigned when `pⱼ ≥ threshold` (default [`DEFAULT_TAG_THRESHOLD`] = 0.25, so an
+//! image can carry up to four softmax labels, e.g. "dog" and "beach"), and, when `min_cosine` is
+//! set, `cos(x, lⱼ) ≥ min_cosine`.
 //!
 //! Why the optional cosine floor: a softmax always hands out all its probability, so a photo
 //! that fits no label still gets the least-bad one; an absolute floor (model-specific, ≈ 0.2 for
@@ -19,6 +24,24 @@ use crate::vector::cosine;
 /// CLIP's logit scale (exp of the learned temperature, clamped to 100 in training).
 pub const CLIP_LOGIT_SCALE: f32 = 100.0;
 pub const DEFAULT_TAG_THRESHOLD: f32 = 0.25;
+
+/// How cosines become label probabilities (the model family's training objective).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum TagScoring {
+    /// `softmax(logit_scale · cos)` over the labels (CLIP).
+    Softmax { logit_scale: f32 },
+    /// `σ(logit_scale · cos + logit_bias)` per label (SigLIP).
+    Sigmoid { logit_scale: f32, logit_bias: f32 },
+}
+
+impl Default for TagScoring {
+    fn default() -> Self {
+        TagScoring::Softmax {
+            logit_scale: CLIP_LOGIT_SCALE,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TagError {
@@ -87,31 +110,62 @@ pub fn parse_labels(list: &str) -> Result<Vec<String>, TagError> {
 
 /// `softmax(CLIP_LOGIT_SCALE · cos(image, label))` over the labels, with each label's cosine.
 pub fn label_probabilities(image: &[f32], labels: &[Vec<f32>]) -> Vec<(f32, f32)> {
-    let cosines: Vec<f32> = labels.iter().map(|l| cosine(image, l)).collect();
-    let max_logit = cosines
-        .iter()
-        .map(|c| c * CLIP_LOGIT_SCALE)
-        .fold(f32::NEG_INFINITY, f32::max);
-    // Subtracting the largest logit keeps exp() from overflowing.
-    let exps: Vec<f32> = cosines
-        .iter()
-        .map(|c| (c * CLIP_LOGIT_SCALE - max_logit).exp())
-        .collect();
-    let total: f32 = exps.iter().sum();
-    exps.iter()
-        .zip(cosines)
-        .map(|(e, c)| (e / total, c))
-        .collect()
+    scored_probabilities(TagScoring::default(), image, labels)
 }
 
-/// The labels `image` earns under `rule`, most probable first.
+/// Each label's probability under `scoring`, with its cosine.
+pub fn scored_probabilities(
+    scoring: TagScoring,
+    image: &[f32],
+    labels: &[Vec<f32>],
+) -> Vec<(f32, f32)> {
+    let cosines: Vec<f32> = labels.iter().map(|l| cosine(image, l)).collect();
+    match scoring {
+        TagScoring::Softmax { logit_scale } => {
+            let max_logit = cosines
+                .iter()
+                .map(|c| c * logit_scale)
+                .fold(f32::NEG_INFINITY, f32::max);
+            // Subtracting the largest logit keeps exp() from overflowing.
+            let exps: Vec<f32> = cosines
+                .iter()
+                .map(|c| (c * logit_scale - max_logit).exp())
+                .collect();
+            let total: f32 = exps.iter().sum();
+            exps.iter()
+                .zip(cosines)
+                .map(|(e, c)| (e / total, c))
+                .collect()
+        }
+        TagScoring::Sigmoid {
+            logit_scale,
+            logit_bias,
+        } => cosines
+            .into_iter()
+            .map(|c| (1.0 / (1.0 + (-(logit_scale * c + logit_bias)).exp()), c))
+            .collect(),
+    }
+}
+
+/// The labels `image` earns under `rule`, most probable first (CLIP's softmax).
 pub fn assign_tags(
     image: &[f32],
     labels: &[String],
     label_vectors: &[Vec<f32>],
     rule: &TagRule,
 ) -> Vec<AssignedTag> {
-    let mut tags: Vec<AssignedTag> = label_probabilities(image, label_vectors)
+    assign_tags_scored(TagScoring::default(), image, labels, label_vectors, rule)
+}
+
+/// The labels `image` earns under `rule` and `scoring`, most probable first.
+pub fn assign_tags_scored(
+    scoring: TagScoring,
+    image: &[f32],
+    labels: &[String],
+    label_vectors: &[Vec<f32>],
+    rule: &TagRule,
+) -> Vec<AssignedTag> {
+    let mut tags: Vec<AssignedTag> = scored_probabilities(scoring, image, label_vectors)
         .into_iter()
         .zip(labels)
         .filter(|((p, c), _)| *p >= rule.threshold && rule.min_cosine.is_none_or(|m| *c >= m))
@@ -193,6 +247,33 @@ mod tests {
             ..TagRule::default()
         };
         assert!(assign_tags(&unrelated, &names, &vectors, &floor).is_empty());
+    }
+
+    #[test]
+    fn sigmoid_scores_each_label_on_its_own() {
+        let (names, vectors) = labels();
+        let sigmoid = TagScoring::Sigmoid {
+            logit_scale: 112.0,
+            logit_bias: -10.0,
+        };
+        let image = [0.30, 0.295, 0.2, 0.9];
+        let p = scored_probabilities(sigmoid, &image, &vectors);
+        let norm = (0.3f32 * 0.3 + 0.295 * 0.295 + 0.2 * 0.2 + 0.81).sqrt();
+        let expected = 1.0 / (1.0 + (-(112.0 * 0.3 / norm - 10.0)).exp());
+        assert!((p[0].0 - expected).abs() < 1e-5);
+        // Not a distribution: probabilities need not sum to one, and adding a label changes
+        // nothing for the others.
+        let sum: f32 = p.iter().map(|(p, _)| p).sum();
+        assert!((sum - 1.0).abs() > 0.1, "{sum}");
+        let fewer = scored_probabilities(sigmoid, &image, &vectors[..2]);
+        assert_eq!(fewer[0], p[0]);
+        let tags = assign_tags_scored(sigmoid, &image, &names, &vectors, &TagRule::default());
+        assert_eq!(tags.len(), 3, "all three clear σ ≥ 0.25 here: {tags:?}");
+        let unrelated = [0.0, 0.0, 0.0, 1.0];
+        assert!(
+            assign_tags_scored(sigmoid, &unrelated, &names, &vectors, &TagRule::default())
+                .is_empty()
+        );
     }
 
     #[test]

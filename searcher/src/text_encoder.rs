@@ -25,6 +25,11 @@ impl TextEncoder {
         self.embedder.model_key()
     }
 
+    /// See [`TextEmbedder::resolve_language`].
+    pub fn resolve_language(&self, language: Option<&str>) -> Option<String> {
+        self.embedder.resolve_language(language)
+    }
+
     /// One unit vector per text. With an ensemble, texts it applies to
     /// ([`PromptEnsemble::applies_to`]) become the normalised mean of their captions; the rest,
     /// and everything when `ensemble` is `None` (`--raw`), are embedded as written.
@@ -32,6 +37,16 @@ impl TextEncoder {
         &self,
         texts: &[&str],
         ensemble: Option<&PromptEnsemble>,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.encode_in(texts, ensemble, None)
+    }
+
+    /// [`Self::encode`] in a language code from [`TextEmbedder::resolve_language`].
+    pub fn encode_in(
+        &self,
+        texts: &[&str],
+        ensemble: Option<&PromptEnsemble>,
+        language: Option<&str>,
     ) -> Result<Vec<Vec<f32>>> {
         let model_key = self.embedder.model_key();
         let keys: Vec<CacheKey> = texts
@@ -47,6 +62,7 @@ impl TextEncoder {
                     model_key: model_key.clone(),
                     prompts,
                     text: text.to_string(),
+                    language: language.map(str::to_string),
                 }
             })
             .collect();
@@ -85,7 +101,7 @@ impl TextEncoder {
             );
             let embedded = self
                 .embedder
-                .embed_texts(&refs)
+                .embed_texts_in(&refs, language)
                 .map_err(SearchError::TextModel)?;
             if embedded.len() != refs.len() {
                 return Err(SearchError::TextModelShape {

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::colour::{colour_library, ColourLibrary, ColourModel, Swatch, NAMED_FILE_ID};
+use common::colour::{colour_library, ColourLibrary, ColourModel, Swatch, Truth, NAMED_FILE_ID};
 use magpie_searcher::engine::find_duplicates;
 use magpie_searcher::query::QueryError;
 use magpie_searcher::{
@@ -96,23 +96,56 @@ fn filters_return_exactly_the_matching_set() {
             ..SearcherConfig::default()
         },
     );
-    let filter_sets: [&[&str]; 9] = [
-        &["folder=/lib/2021/lisbon"],
-        &["after=2022-01-01", "before=2023-12-31"],
-        &["camera=canon"],
-        &["type=png", "type=heic"],
-        &["min-pixels=4000x3000"],
-        &["orientation=portrait"],
-        &["tag=beach"],
-        &["folder=/lib/2023", "orientation=square", "camera=iphone"],
-        &["folder=/nowhere"],
+    let day = |date: &str| magpie_catalog::parse_date(date, false).unwrap();
+    // Each filter set with what it must select, stated over the fixture's own metadata — not
+    // through `Filters::matches`, which the index under test uses itself.
+    type Expect = Box<dyn Fn(&Truth) -> bool>;
+    let cases: Vec<(&[&str], Expect)> = vec![
+        (
+            &["folder=/lib/2021/lisbon"],
+            Box::new(|t| t.folder == "2021/lisbon"),
+        ),
+        (
+            &["after=2022-01-01", "before=2023-12-31"],
+            Box::new(move |t| (day("2022-01-01")..day("2024-01-01")).contains(&t.date())),
+        ),
+        // No EXIF date: the file's date (2017) counts, and is not after 2020.
+        (&["after=2020-01-01"], Box::new(|t| t.taken_at.is_some())),
+        (
+            &["camera=canon"],
+            Box::new(|t| t.camera.starts_with("Canon")),
+        ),
+        // Words, not substrings: "can" is no word of "Canon EOS R5".
+        (&["camera=can"], Box::new(|_| false)),
+        (
+            &["camera=iPhone-12"],
+            Box::new(|t| t.camera == "Apple iPhone 12"),
+        ),
+        (
+            &["type=png", "type=.HEIC"],
+            Box::new(|t| matches!(t.extension, "PNG" | "heic")),
+        ),
+        (
+            &["min-pixels=4000x3000"],
+            Box::new(|t| t.width * t.height >= 12_000_000),
+        ),
+        (&["orientation=portrait"], Box::new(|t| t.height > t.width)),
+        (&["tag=beach"], Box::new(|t| t.beach)),
+        (
+            &["folder=/lib/2023", "orientation=square", "camera=iphone"],
+            Box::new(|t| {
+                t.folder.starts_with("2023/") && t.width == t.height && t.camera.contains("iPhone")
+            }),
+        ),
+        (&["folder=/lib/2021/lis"], Box::new(|_| false)),
+        (&["folder=/nowhere"], Box::new(|_| false)),
     ];
-    for pairs in filter_sets {
+    for (pairs, expect) in cases {
         let mut filters = Filters::default();
         for pair in pairs {
             filters.set_pair(pair).unwrap();
         }
-        let expected = library.index.matching(&filters);
+        let expected = library.ids_where(expect);
         for s in [&searcher, &hnsw_path] {
             let request = SearchRequest {
                 filters: filters.clone(),
@@ -149,11 +182,7 @@ fn hybrid_finds_a_file_by_its_name() {
 #[test]
 fn hybrid_surfaces_keyword_matches_and_keeps_semantic_ones() {
     let (library, _, searcher) = setup();
-    let lisbon = library.index.matching(&{
-        let mut f = Filters::default();
-        f.set("folder", "/lib/2021/lisbon").unwrap();
-        f
-    });
+    let lisbon = library.ids_where(|t| t.folder == "2021/lisbon");
     let response = search(
         &searcher,
         &library,
@@ -177,11 +206,7 @@ fn keyword_mode_matches_only_keywords() {
         ..SearchRequest::text("beach")
     };
     let response = search(&searcher, &library, request);
-    let tagged = library.index.matching(&{
-        let mut f = Filters::default();
-        f.set("tag", "beach").unwrap();
-        f
-    });
+    let tagged = library.ids_where(|t| t.beach);
     assert_eq!(response.total, tagged.len());
     assert_eq!(response.cutoff_score, None);
 }
@@ -244,23 +269,25 @@ fn sort_by_date_and_paginate_after_the_cutoff() {
     assert_eq!(by_date.total, by_relevance.total);
     let relevant: HashSet<u64> = ids(&by_relevance).into_iter().collect();
     assert_eq!(ids(&by_date).into_iter().collect::<HashSet<_>>(), relevant);
-    let dates: Vec<Option<i64>> = by_date
+    // Newest first by the date a person means: taken-at, else the file's date.
+    let dates: Vec<i64> = by_date
         .hits
         .iter()
         .map(|h| {
             library
-                .index
-                .images
+                .truths
                 .iter()
-                .find(|i| i.id == h.id)
+                .find(|(id, _)| *id == h.id)
                 .unwrap()
-                .facts
-                .date
+                .1
+                .date()
         })
         .collect();
-    let dated: Vec<i64> = dates.iter().map_while(|d| *d).collect();
-    assert!(dated.windows(2).all(|w| w[0] >= w[1]));
-    assert!(dates[dated.len()..].iter().all(Option::is_none));
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "{dates:?}");
+    assert!(
+        dates.contains(&common::memory_index::FILE_DATE),
+        "the fixture has photos dated by their file only"
+    );
 
     let page = search(
         &searcher,

@@ -10,9 +10,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::memory_index::{Image, MemoryIndex};
+use common::memory_index::{record, Image, MemoryIndex};
 use common::vectors::Rng;
-use magpie_searcher::filters::ImageFacts;
 use magpie_searcher::vector::cosine;
 use magpie_searcher::{
     hnsw, BackendError, EmbeddingCache, SearchMode, SearchRequest, SearchResponse, Searcher,
@@ -48,10 +47,7 @@ fn library() -> Vec<Image> {
         .map(|id| Image {
             id,
             embedding: rng.unit_vector(DIM),
-            facts: ImageFacts {
-                path: format!("/lib/{id}.jpg").into(),
-                ..ImageFacts::default()
-            },
+            record: record(id, &format!("/lib/{id}.jpg"), 0, 0),
         })
         .collect()
 }

@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::memory_index::{Image, MemoryIndex};
+use common::memory_index::{record, Image, MemoryIndex};
 use common::vectors::Rng;
 use magpie_searcher::dupes::{DEFAULT_DUPE_NEIGHBOURS, DEFAULT_DUPE_THRESHOLD};
 use magpie_searcher::engine::find_duplicates;
-use magpie_searcher::filters::ImageFacts;
 
 const DIM: usize = 64;
 
@@ -30,12 +29,7 @@ fn image(id: u64, embedding: Vec<f32>, width: u32, height: u32) -> Image {
     Image {
         id,
         embedding,
-        facts: ImageFacts {
-            path: format!("/lib/{id}.jpg").into(),
-            width,
-            height,
-            ..ImageFacts::default()
-        },
+        record: record(id, &format!("/lib/{id}.jpg"), width, height),
     }
 }
 

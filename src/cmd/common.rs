@@ -31,6 +31,10 @@ pub struct LibraryTarget {
     /// Device: auto, cpu, cuda[:N], tensorrt[:N].
     #[arg(long)]
     pub device: Option<String>,
+    /// Query language for models that take one (NLLB): `es`, `de`, `zh-Hans`, or a FLORES-200
+    /// code such as `spa_Latn` (default: the config's `language`, else the model's, eng_Latn).
+    #[arg(long = "lang", value_name = "LANG")]
+    pub lang: Option<String>,
 }
 
 impl LibraryTarget {
@@ -41,7 +45,13 @@ impl LibraryTarget {
             self.library.as_deref(),
             self.model.as_deref(),
             self.device.as_deref(),
+            self.language(ctx),
         )
+    }
+
+    /// `--lang`, else the config's `language`.
+    pub fn language<'a>(&'a self, ctx: &'a Context) -> Option<&'a str> {
+        self.lang.as_deref().or(ctx.config.language.as_deref())
     }
 }
 
@@ -51,10 +61,16 @@ pub fn library_dir(ctx: &Context, explicit: Option<&Path>) -> anyhow::Result<Pat
         .context("no library directory: pass --library DIR or set MAGPIE_LIBRARY")
 }
 
-/// The model a library was indexed with, as recorded by `magpie index`.
+/// The model a library was indexed with, as recorded by `magpie index`: where it is, and which
+/// family and variant it is (so the library says what it was built with even when the model
+/// directory has moved).
 #[derive(Debug, Serialize, Deserialize)]
 struct ModelSource {
     dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
 }
 
 fn model_source_file(library: &Path) -> PathBuf {
@@ -64,10 +80,47 @@ fn model_source_file(library: &Path) -> PathBuf {
 /// Remembers where the library's model lives (best effort: search can always be given --model).
 pub fn record_model_source(library: &Path, spec: &ModelSpec) {
     let dir = spec.dir.canonicalize().unwrap_or_else(|_| spec.dir.clone());
-    let bytes = serde_json::to_vec_pretty(&ModelSource { dir }).unwrap_or_default();
+    let source = ModelSource {
+        dir,
+        family: Some(spec.family.to_string()),
+        variant: Some(spec.variant.to_string()),
+    };
+    let bytes = serde_json::to_vec_pretty(&source).unwrap_or_default();
     if let Err(e) = std::fs::write(model_source_file(library), bytes) {
         tracing::warn!("cannot record the model of {}: {e}", library.display());
     }
+}
+
+/// The family a library was indexed with (`None` for libraries that predate the record).
+pub fn recorded_family(library: &Path) -> Option<String> {
+    recorded_source(library).and_then(|s| s.family)
+}
+
+fn recorded_source(library: &Path) -> Option<ModelSource> {
+    std::fs::read(model_source_file(library))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ModelSource>(&b).ok())
+}
+
+/// For `magpie index`: like [`model_for_library`], but a new library that names no model gets
+/// the catalogue's default (pulled with a progress bar when it is not installed).
+pub fn model_for_index(
+    ctx: &Context,
+    model: Option<&str>,
+    library: &Path,
+) -> anyhow::Result<ModelSpec> {
+    if let Some(spec) = resolve_model(ctx, model)? {
+        return Ok(spec);
+    }
+    // An existing library without a record gets the usual error rather than a guessed model.
+    let new_library = recorded_source(library).is_none()
+        && !magpie_catalog::LibraryLayout::new(library)
+            .db_dir()
+            .exists();
+    if new_library {
+        return super::models::default_model(ctx);
+    }
+    model_for_library(ctx, None, library)
 }
 
 /// `--model`, else `MAGPIE_MODEL` (clap fills it in), else the config's `model`, else the model
@@ -80,9 +133,7 @@ pub fn model_for_library(
     if let Some(spec) = resolve_model(ctx, model)? {
         return Ok(spec);
     }
-    let recorded = std::fs::read(model_source_file(library))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<ModelSource>(&b).ok());
+    let recorded = recorded_source(library);
     let Some(source) = recorded else {
         anyhow::bail!(
             "no model: pass --model DIR (or a name from `magpie models list`); the library {} does not say which model built it",
@@ -98,9 +149,13 @@ pub fn model_for_library(
     })
 }
 
-/// The searcher's settings, with the config's prompt templates if it has any.
-pub fn searcher_config(ctx: &Context) -> anyhow::Result<SearcherConfig> {
-    let mut config = SearcherConfig::default();
+/// The searcher's settings, with the config's prompt templates if it has any, and the query
+/// language (`--lang` / the config's `language`).
+pub fn searcher_config(ctx: &Context, language: Option<&str>) -> anyhow::Result<SearcherConfig> {
+    let mut config = SearcherConfig {
+        default_language: language.map(str::to_string),
+        ..SearcherConfig::default()
+    };
     if let Some(templates) = &ctx.config.prompt_templates {
         config.query_prompts = magpie_searcher::PromptEnsemble::new(templates.clone())
             .context("config key prompt_templates")?;
@@ -114,12 +169,13 @@ pub fn open_search(
     library: Option<&Path>,
     model: Option<&str>,
     device: Option<&str>,
+    language: Option<&str>,
 ) -> anyhow::Result<LibrarySearch> {
     let library = library_dir(ctx, library)?;
     start_runtime(ctx)?;
     let spec = model_for_library(ctx, model, &library)?;
     let session = session_config(ctx, device, &spec)?;
-    let config = searcher_config(ctx)?;
+    let config = searcher_config(ctx, language)?;
     Ok(LibrarySearch::open(&library, &spec, &session, config)?)
 }
 

@@ -1,6 +1,8 @@
 //! `magpie doctor`: is ONNX Runtime found, which providers does it have, and what does a model
-//! actually run on? The first thing to ask a user whose search is slow or failing, so it reports
-//! facts (paths, versions, the reason each provider failed) rather than a verdict.
+//! actually run on and expect? The first thing to ask a user whose search is slow or failing, so
+//! it reports facts (paths, versions, the reason each provider failed, each tower's inputs and
+//! outputs as the graph declares them, the model family's tokenizer, context, padding, pooling
+//! and scoring) rather than a verdict.
 
 use clap::Args;
 use magpie_models::{ImageEncoder, ProviderReport, TextEncoder};
@@ -37,34 +39,94 @@ pub fn run(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
         return Ok(());
     };
     let config = session_config(ctx, args.device.as_deref(), &spec)?;
+    let rules = spec.family.rules();
     println!(
-        "model {} ({} layout) at {}",
+        "model {} ({} layout, {} variant) at {}",
         spec.name,
         spec.layout,
+        spec.variant,
         spec.dir.display()
     );
+    println!("  family: {} — {}", spec.family, rules.title);
     let image = ImageEncoder::open(&spec, &config)?;
     print_tower(
         "image tower",
         &spec.image.file.display().to_string(),
-        image.dim(),
         image.provider_report(),
     );
+    let (input, input_type) = image.input();
+    let p = &spec.image.preprocess;
+    println!(
+        "    input: {input} {input_type} [{}, 3, {}, {}] ({}; {:?} resize to {}, {:?}, mean {:?}, std {:?})",
+        batch(image.fixed_batch()),
+        p.size,
+        p.size,
+        if p.resize == magpie_models::model_dir::ResizeMode::Squash { "squashed to the square" } else { "shortest side, then centre crop" },
+        p.resize,
+        p.size,
+        p.interpolation,
+        p.mean,
+        p.std
+    );
+    let (output, output_type) = image.output();
+    println!(
+        "    output: {output} {output_type}, dimension {}",
+        image.dim()
+    );
+
     let text = TextEncoder::open(&spec, &config)?;
     print_tower(
         "text tower",
         &spec.text.file.display().to_string(),
-        text.dim(),
         text.provider_report(),
     );
+    let t = &spec.text;
     println!(
-        "    short texts: {}",
+        "    tokenizer: {} — {}",
+        t.tokenizer.display(),
+        t.tokenizer_kind
+    );
+    println!("    text clean-up: {}", t.clean.describe());
+    println!(
+        "    context length: {} tokens (pad id {}, end-of-text id {})",
+        t.context_length, t.pad_id, t.eot_id
+    );
+    println!(
+        "    padding rule: {} — {}",
+        t.padding,
         if text.trims_padding() {
-            "run without their padding (causal tower, variable length)"
+            "short texts run without their padding"
         } else {
-            "padded to the full context (the model needs it, or takes a fixed length)"
+            "every text is padded to the full context"
         }
     );
+    println!("    pooling: {}", rules.pooling);
+    let ((ids, ids_type), mask) = text.inputs();
+    let sequence = text
+        .fixed_length()
+        .map_or_else(|| "sequence".to_string(), |n| n.to_string());
+    match mask {
+        Some((mask, mask_type)) => println!(
+            "    inputs: {ids} {ids_type} [{}, {sequence}], {mask} {mask_type} [{}, {sequence}]",
+            batch(text.fixed_batch()),
+            batch(text.fixed_batch())
+        ),
+        None => println!(
+            "    inputs: {ids} {ids_type} [{}, {sequence}] (no attention mask)",
+            batch(text.fixed_batch())
+        ),
+    }
+    let (output, output_type) = text.output();
+    println!(
+        "    output: {output} {output_type}, dimension {}",
+        text.dim()
+    );
+    if let Some(language) = text.language() {
+        println!(
+            "    language: {language} by default (FLORES-200; --lang or the config's `language` to change)"
+        );
+    }
+    println!("  zero-shot tags: {}", spec.similarity);
     if image.dim() != text.dim() {
         anyhow::bail!(
             "the towers disagree on the embedding dimension ({} vs {})",
@@ -76,13 +138,16 @@ pub fn run(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_tower(label: &str, file: &str, dim: usize, report: &ProviderReport) {
+fn batch(fixed: Option<usize>) -> String {
+    fixed.map_or_else(|| "batch".to_string(), |n| n.to_string())
+}
+
+fn print_tower(label: &str, file: &str, report: &ProviderReport) {
     println!("  {label}: {file}");
     println!(
         "    runs on: {} (asked for {})",
         report.active, report.requested_device
     );
-    println!("    output dimension: {dim}");
     for failure in &report.failed {
         println!("    {} not used: {}", failure.provider, failure.reason);
     }

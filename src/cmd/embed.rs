@@ -30,6 +30,9 @@ pub struct EmbedArgs {
     /// An image file to embed (repeatable).
     #[arg(long = "image", value_name = "FILE")]
     pub images: Vec<PathBuf>,
+    /// Text language for models that take one (NLLB): `es`, `zh-Hans`, `spa_Latn`, …
+    #[arg(long = "lang", value_name = "LANG")]
+    pub lang: Option<String>,
 }
 
 pub fn run(args: EmbedArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -43,7 +46,12 @@ pub fn run(args: EmbedArgs, ctx: &Context) -> anyhow::Result<()> {
 
     if !args.texts.is_empty() {
         // Only the towers that are needed are loaded: an image tower can be a gigabyte.
-        let encoder = TextEncoder::open(&spec, &config)?;
+        let mut encoder = TextEncoder::open(&spec, &config)?;
+        if let Some(lang) = args.lang.as_deref().or(ctx.config.language.as_deref()) {
+            encoder.set_language(lang)?;
+        } else if let Some(code) = encoder.language() {
+            eprintln!("text language: {code} (this model's default; --lang LANG for another)");
+        }
         let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
         let embeddings = encoder.embed_texts(&texts)?;
         for (text, embedding) in texts.iter().zip(&embeddings) {

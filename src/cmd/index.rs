@@ -20,7 +20,7 @@ use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
 use magpie_models::{ImageEncoder, ModelSpec};
 use serde::Serialize;
 
-use super::common::{library_dir, model_for_library, record_model_source, LibraryTarget};
+use super::common::{library_dir, model_for_index, record_model_source, LibraryTarget};
 use super::models::{session_config, start_runtime};
 use super::Context;
 
@@ -81,11 +81,12 @@ fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
     let target = &args.target;
     let library = library_dir(ctx, target.library.as_deref())?;
     start_runtime(ctx)?;
-    let spec = model_for_library(ctx, target.model.as_deref(), &library)?;
+    let spec = model_for_index(ctx, target.model.as_deref(), &library)?;
     let session = session_config(ctx, target.device.as_deref(), &spec)?;
     let encoder = ImageEncoder::open(&spec, &session)?;
     tracing::info!(
         model = %spec.name,
+        family = %spec.family,
         provider = %encoder.provider_report(),
         "image tower ready"
     );

@@ -85,6 +85,9 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
                     model.dim,
                     &model.checksum[..model.checksum.len().min(12)]
                 );
+                if let Some(family) = super::common::recorded_family(&dir) {
+                    println!("model family {family}");
+                }
             }
             println!("generation   {}", stats.generation);
             println!("images       {}", stats.images);

@@ -1,4 +1,6 @@
-//! `magpie models`: the local model store (`pull` from a Hugging Face-compatible hub, `list`).
+//! `magpie models`: the local model store (`pull` from a Hugging Face-compatible hub, `list`,
+//! `list --available` for the catalogue of known-good exports) and the default model a new
+//! library gets.
 //!
 //! Also home to the small helpers every model-using command shares (start ONNX Runtime, turn a
 //! `--model` value into a directory, build the session config), so that `doctor`, `embed` and the
@@ -9,34 +11,53 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use magpie_models::catalogue::{self, KnownModel, DEFAULT_MODEL};
 use magpie_models::runtime::{self, RuntimeInfo, RuntimeOptions};
 use magpie_models::store::{ModelStore, PullProgress};
-use magpie_models::{Device, ModelSpec, SessionConfig};
+use magpie_models::{Device, ModelSpec, SessionConfig, Variant};
+use serde::Serialize;
 
 use super::Context;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download a CLIP ONNX model (Hugging Face/Xenova, Immich or magpie-model.toml layout).
+    /// Download a CLIP-family ONNX model (CLIP, SigLIP, SigLIP2, multilingual; Hugging Face /
+    /// Xenova / onnx-community, Immich, or magpie-model.toml layout).
     Pull(PullArgs),
-    /// Show installed models.
-    List,
+    /// Show installed models, or with --available the catalogue of known-good exports.
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Hub repo id, e.g. `Xenova/clip-vit-base-patch32` or `immich-app/ViT-B-32__openai`.
-    pub repo_id: String,
+    /// Hub repo id, e.g. `immich-app/ViT-B-16-SigLIP2__webli`, `Xenova/clip-vit-base-patch32`,
+    /// `onnx-community/siglip2-base-patch16-224-ONNX` (default: the catalogue's default model).
+    pub repo_id: Option<String>,
+    /// Which export: fp32, fp16 or int8 (Hugging Face exports publish all three; Immich fp32).
+    #[arg(long)]
+    pub variant: Option<Variant>,
     /// Branch, tag or commit.
     #[arg(long, default_value = "main")]
     pub revision: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The built-in catalogue of known-good exports (family, languages, sizes, published quality),
+    /// marking the installed ones, instead of the store.
+    #[arg(long)]
+    pub available: bool,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(command: ModelsCommand, ctx: &Context) -> anyhow::Result<()> {
     let store = model_store(ctx)?;
     match command {
         ModelsCommand::Pull(args) => pull(&store, &args),
-        ModelsCommand::List => list(&store),
+        ModelsCommand::List(args) if args.available => list_available(&store, args.json),
+        ModelsCommand::List(args) => list(&store, args.json),
     }
 }
 
@@ -109,7 +130,13 @@ impl PullProgress for BarProgress {
     }
 }
 
-fn pull(store: &ModelStore, args: &PullArgs) -> anyhow::Result<()> {
+/// A progress bar for a pull.
+fn pull_with_bar(
+    store: &ModelStore,
+    repo: &str,
+    revision: &str,
+    variant: Option<Variant>,
+) -> magpie_models::Result<ModelSpec> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -119,31 +146,195 @@ fn pull(store: &ModelStore, args: &PullArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let progress = BarProgress { bar };
-    let result = store.pull(&args.repo_id, &args.revision, &progress);
+    let result = store.pull_variant(repo, revision, variant, &progress);
     progress.bar.finish_and_clear();
-    let spec = result.with_context(|| format!("cannot pull {}@{}", args.repo_id, args.revision))?;
+    result
+}
+
+fn pull(store: &ModelStore, args: &PullArgs) -> anyhow::Result<()> {
+    let repo = args.repo_id.as_deref().unwrap_or(DEFAULT_MODEL);
+    if let Some(known) = catalogue::find(repo) {
+        eprintln!(
+            "{repo}: {} — {}",
+            known.family,
+            describe_download(known, args.variant)
+        );
+    }
+    let spec = pull_with_bar(store, repo, &args.revision, args.variant)
+        .with_context(|| format!("cannot pull {repo}@{}", args.revision))?;
     println!(
-        "pulled {} ({} layout) into {}",
-        args.repo_id,
+        "pulled {repo} ({} layout, {} family, {} towers) into {}",
         spec.layout,
+        spec.family,
+        spec.variant,
         spec.dir.display()
     );
-    println!("use it with: --model {}", spec.name);
+    println!("use it with: --model {repo}");
     Ok(())
 }
 
-fn list(store: &ModelStore) -> anyhow::Result<()> {
+fn describe_download(known: &KnownModel, variant: Option<Variant>) -> String {
+    let approx = if known.download_exact { "" } else { "≈ " };
+    match variant {
+        Some(v) if v != Variant::Fp32 => format!(
+            "the {v} export (the fp32 one is {approx}{} MB)",
+            known.download_mb
+        ),
+        _ => format!("{approx}{} MB to download", known.download_mb),
+    }
+}
+
+/// The catalogue's default model for a library that names none: the installed copy, else a pull
+/// with a progress bar. When the hub cannot be reached the error says so and how to go on.
+pub(crate) fn default_model(ctx: &Context) -> anyhow::Result<ModelSpec> {
+    let store = model_store(ctx)?;
+    if let Some(dir) = store.installed(DEFAULT_MODEL) {
+        return Ok(ModelSpec::load(&dir)?);
+    }
+    let known = catalogue::default_model();
+    eprintln!(
+        "no --model given: downloading the default model {DEFAULT_MODEL} ({}, {}; README \"Models\" says why)",
+        known.family,
+        describe_download(known, None)
+    );
+    match pull_with_bar(&store, DEFAULT_MODEL, "main", None) {
+        Ok(spec) => Ok(spec),
+        Err(err @ magpie_models::Error::Hub { .. }) => anyhow::bail!(
+            "cannot download the default model {DEFAULT_MODEL} from {} ({err}); pass --model DIR \
+             (a model directory, or one from `magpie models list`), set HF_ENDPOINT to a reachable \
+             hub mirror, or run `magpie models pull {DEFAULT_MODEL}` where the hub is reachable",
+            magpie_models::store::hub_endpoint()
+        ),
+        Err(err) => {
+            Err(err).with_context(|| format!("cannot pull the default model {DEFAULT_MODEL}"))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AvailableModel<'a> {
+    repo: &'a str,
+    family: &'a str,
+    languages: &'a str,
+    image_size: u32,
+    embedding_dim: usize,
+    download_mb: u32,
+    download_exact: bool,
+    variants: Vec<String>,
+    recall_en: Option<f32>,
+    recall_other: Option<(&'a str, f32)>,
+    cpu_ms: Option<f32>,
+    quality_source: Option<&'a str>,
+    quality_remark: Option<&'a str>,
+    default: bool,
+    installed: bool,
+}
+
+fn list_available(store: &ModelStore, json: bool) -> anyhow::Result<()> {
+    let rows: Vec<AvailableModel<'_>> = catalogue::catalogue()
+        .iter()
+        .map(|m| AvailableModel {
+            repo: m.repo,
+            family: m.family.name(),
+            languages: m.languages,
+            image_size: m.image_size,
+            embedding_dim: m.dim,
+            download_mb: m.download_mb,
+            download_exact: m.download_exact,
+            variants: m.variants.iter().map(Variant::to_string).collect(),
+            recall_en: m.quality.map(|q| q.recall_en),
+            recall_other: m.quality.and_then(|q| q.recall_other),
+            cpu_ms: m.quality.map(|q| q.cpu_ms),
+            quality_source: m.quality.map(|q| q.source),
+            quality_remark: m.quality.and_then(|q| q.remark),
+            default: m.repo == DEFAULT_MODEL,
+            installed: store.installed(m.repo).is_some(),
+        })
+        .collect();
+    if json {
+        return super::common::print_json(&rows);
+    }
+    println!(
+        "{:<2} {:<55} {:<12} {:<28} {:>5} {:>5} {:>9}  {:>7} {:>8}  variants",
+        "", "repo", "family", "languages", "image", "dim", "download", "recall", "CPU ms"
+    );
+    for r in &rows {
+        let mark = match (r.default, r.installed) {
+            (true, true) => "*+",
+            (true, false) => "* ",
+            (false, true) => " +",
+            _ => "  ",
+        };
+        let download = format!(
+            "{}{} MB",
+            if r.download_exact { "" } else { "≈" },
+            r.download_mb
+        );
+        let recall = r
+            .recall_en
+            .map_or_else(|| "—".to_string(), |v| format!("{v:.2}%"));
+        let ms = r
+            .cpu_ms
+            .map_or_else(|| "—".to_string(), |v| format!("{v:.2}"));
+        println!(
+            "{mark} {:<55} {:<12} {:<28} {:>5} {:>5} {:>9}  {:>7} {:>8}  {}",
+            r.repo,
+            r.family,
+            r.languages,
+            r.image_size,
+            r.embedding_dim,
+            download,
+            recall,
+            ms,
+            r.variants.join(",")
+        );
+    }
+    println!("* the default (a new library without --model gets it)   + installed");
+    println!("recall: {}", catalogue::IMMICH_TABLE);
+    println!("Hugging Face exports of the same weights carry the Immich figure of their twin; `--json` says which.");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct InstalledOutput {
+    name: String,
+    dir: String,
+    layout: String,
+    family: String,
+    variant: String,
+    declared_dim: Option<usize>,
+    size_bytes: u64,
+    source: Option<String>,
+}
+
+fn list(store: &ModelStore, json: bool) -> anyhow::Result<()> {
     let models = store.list();
+    if json {
+        let rows: Vec<InstalledOutput> = models
+            .iter()
+            .map(|m| InstalledOutput {
+                name: m.name.clone(),
+                dir: m.dir.display().to_string(),
+                layout: m.layout.to_string(),
+                family: m.family.to_string(),
+                variant: m.variant.to_string(),
+                declared_dim: m.declared_dim,
+                size_bytes: m.size_bytes,
+                source: m.source.clone(),
+            })
+            .collect();
+        return super::common::print_json(&rows);
+    }
     if models.is_empty() {
         println!(
-            "no models in {} (add one with `magpie models pull <repo-id>`)",
+            "no models in {} (add one with `magpie models pull [REPO]`; `magpie models list --available` shows known-good ones)",
             store.root().display()
         );
         return Ok(());
     }
     println!(
-        "{:<40} {:<16} {:>5} {:>10}  source",
-        "name", "layout", "dim", "size"
+        "{:<50} {:<14} {:<12} {:<7} {:>5} {:>10}  source",
+        "name", "layout", "family", "variant", "dim", "size"
     );
     for model in models {
         let dim = model
@@ -151,9 +342,11 @@ fn list(store: &ModelStore) -> anyhow::Result<()> {
             .map_or_else(|| "?".to_string(), |d| d.to_string());
         let size = format!("{:.1} MB", model.size_bytes as f64 / 1e6);
         println!(
-            "{:<40} {:<16} {:>5} {:>10}  {}",
+            "{:<50} {:<14} {:<12} {:<7} {:>5} {:>10}  {}",
             model.name,
             model.layout.to_string(),
+            model.family.to_string(),
+            model.variant.to_string(),
             dim,
             size,
             model.source.as_deref().unwrap_or("local")

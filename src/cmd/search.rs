@@ -154,6 +154,9 @@ struct SearchOutput {
     total: usize,
     cutoff_score: Option<f32>,
     took_ms: u64,
+    /// The query language, for models that take one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<String>,
     hits: Vec<HitOutput>,
 }
 
@@ -165,6 +168,9 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     let library = args.target.open_search(ctx)?;
     let index = library.index();
     let response = library.searcher().search(&index, &request)?;
+    if let (Some(code), None) = (&response.language, args.target.language(ctx)) {
+        eprintln!("query language: {code} (this model's default; --lang LANG for another, e.g. --lang es)");
+    }
     let hits: Vec<HitOutput> = response
         .hits
         .iter()
@@ -185,6 +191,7 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
             total: response.total,
             cutoff_score: response.cutoff_score,
             took_ms: response.took_ms,
+            language: response.language.clone(),
             hits,
         });
     }
@@ -222,7 +229,8 @@ pub struct TagArgs {
     /// Comma-separated labels, e.g. "dog,cat,beach,document,screenshot".
     #[arg(long)]
     pub labels: String,
-    /// Minimum softmax probability for a label to be assigned.
+    /// Minimum probability for a label to be assigned (CLIP: softmax over the labels; SigLIP:
+    /// the sigmoid of each label on its own).
     #[arg(long, default_value_t = DEFAULT_TAG_THRESHOLD)]
     pub threshold: f32,
     /// Also require this cosine between image and label (model-specific; ≈ 0.2 for CLIP).

@@ -44,6 +44,19 @@ pub fn test_model(name: &str) -> PathBuf {
     dir
 }
 
+/// `.magpie/testdata/formats`: the format corpus `scripts/testformats/make_test_images.py` makes
+/// (HEIC, AVIF, JPEG XL, DNG, damaged copies, reference decodes); fails the test with the fix when
+/// it is missing.
+pub fn test_formats() -> PathBuf {
+    let dir = testdata_dir().join("formats");
+    assert!(
+        dir.join("MANIFEST.json").is_file(),
+        "generated format test files {} are missing: run scripts/test (it runs scripts/testformats/make_test_images.py)",
+        dir.display()
+    );
+    dir
+}
+
 /// The ONNX Runtime library (or its folder) made by `scripts/setup`: `MAGPIE_ORT_LIB`, else
 /// `<root>/.magpie/ort`. Fails the test with the fix when it is missing.
 pub fn ort_lib() -> PathBuf {
@@ -98,6 +111,17 @@ pub fn shared_or_skip() -> Option<PathBuf> {
         Ok(dir) => Some(dir),
         Err(reason) => {
             skip(&reason);
+            None
+        }
+    }
+}
+
+/// [`shared_or_skip`] for a test that names what it needs `../shared` for (in the skip line).
+pub fn shared_for(what: &str) -> Option<PathBuf> {
+    match shared_dir() {
+        Ok(dir) => Some(dir),
+        Err(reason) => {
+            skip(&format!("{what} needs ../shared: {reason}"));
             None
         }
     }
@@ -194,25 +218,56 @@ pub fn unprivileged(program: impl AsRef<std::ffi::OsStr>) -> Command {
     cmd
 }
 
-/// Makes `path` and every folder above it up to `/` traversable by an unprivileged user (adds
-/// `o+x` to folders), so [`unprivileged`] commands can reach test files under a root-owned tree.
-pub fn open_path_for_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut current = Some(path);
-    while let Some(dir) = current {
-        if let Ok(meta) = std::fs::metadata(dir) {
-            if meta.is_dir() {
-                let mode = meta.permissions().mode();
-                if mode & 0o001 == 0 {
-                    let _ = std::fs::set_permissions(
-                        dir,
-                        std::fs::Permissions::from_mode(mode | 0o005),
-                    );
-                }
+/// The uid and gid [`unprivileged`] commands run as (`nobody`/`nogroup`).
+pub const UNPRIVILEGED_ID: u32 = 65534;
+
+/// Hands `path` and everything below it to the unprivileged user when running as root (so that
+/// an [`unprivileged`] command may write there); does nothing otherwise.
+pub fn give_to_unprivileged_user(path: &Path) {
+    if !is_root() {
+        return;
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        std::os::unix::fs::lchown(&current, Some(UNPRIVILEGED_ID), Some(UNPRIVILEGED_ID))
+            .unwrap_or_else(|e| panic!("cannot hand {} to nobody: {e}", current.display()));
+        if current.is_dir() && !current.is_symlink() {
+            for entry in std::fs::read_dir(&current).unwrap() {
+                stack.push(entry.unwrap().path());
             }
         }
-        current = dir.parent();
     }
+}
+
+/// Set in the copy of a test that [`reran_unprivileged`] started.
+const UNPRIVILEGED_RUN: &str = "MAGPIE_TESTKIT_UNPRIVILEGED_RUN";
+
+/// For an in-process test that needs file permissions to bite: under root it runs the calling
+/// test again, alone, as `nobody` (the same test binary through [`unprivileged`]), fails if that
+/// run fails, and returns `true` — the caller then returns. As an ordinary user, or inside that
+/// copy, it returns `false` and the caller runs its body.
+pub fn reran_unprivileged() -> bool {
+    if !is_root() || std::env::var_os(UNPRIVILEGED_RUN).is_some() {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .expect("called from a test thread, which the harness names after the test")
+        .to_string();
+    let output = unprivileged(std::env::current_exe().expect("the test binary's path"))
+        .args(["--exact", &test, "--nocapture", "--test-threads=1"])
+        .env(UNPRIVILEGED_RUN, "1")
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot re-run {test} as nobody: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test}, re-run as nobody, failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
 }
 
 /// A child process that is killed and reaped when the guard drops — including when the test
@@ -240,7 +295,10 @@ impl ChildGuard {
     }
 
     pub fn id(&self) -> u32 {
-        self.child.as_ref().expect("the child is still guarded").id()
+        self.child
+            .as_ref()
+            .expect("the child is still guarded")
+            .id()
     }
 
     /// Hands the child back without killing it (e.g. to `wait_with_output`).
@@ -266,10 +324,15 @@ mod tests {
     fn skip_names_the_test_and_reaches_the_log() {
         let log = std::env::temp_dir().join(format!("magpie-testkit-skip-{}", std::process::id()));
         let _ = std::fs::remove_file(&log);
-        // The variable is read at the time of the call; set it for this process only.
+        // The variable is read at the time of the call; point it elsewhere for this call only
+        // (scripts/test's own log must not count this deliberate skip).
+        let outer = std::env::var_os("MAGPIE_SKIP_LOG");
         std::env::set_var("MAGPIE_SKIP_LOG", &log);
         skip("a reason\nover two lines");
-        std::env::remove_var("MAGPIE_SKIP_LOG");
+        match outer {
+            Some(outer) => std::env::set_var("MAGPIE_SKIP_LOG", outer),
+            None => std::env::remove_var("MAGPIE_SKIP_LOG"),
+        }
         let text = std::fs::read_to_string(&log).unwrap();
         let _ = std::fs::remove_file(&log);
         assert_eq!(text.lines().count(), 1, "{text}");
@@ -286,7 +349,10 @@ mod tests {
         let result = shared_dir();
         std::env::remove_var("MAGPIE_SHARED");
         let reason = result.unwrap_err();
-        assert!(reason.contains("/nonexistent/magpie-shared is absent"), "{reason}");
+        assert!(
+            reason.contains("/nonexistent/magpie-shared is absent"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -303,10 +369,11 @@ mod tests {
     fn unprivileged_commands_cannot_read_private_files() {
         let dir = std::env::temp_dir().join(format!("magpie-testkit-priv-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        open_path_for_others(&dir);
         let secret = dir.join("secret");
         std::fs::write(&secret, "x").unwrap();
+        give_to_unprivileged_user(&dir);
         use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
         let status = unprivileged("cat")
             .arg(&secret)
@@ -314,6 +381,35 @@ mod tests {
             .status()
             .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(!status.success(), "an unprivileged cat read a mode-000 file");
+        assert!(
+            !status.success(),
+            "an unprivileged cat read a mode-000 file"
+        );
+    }
+
+    #[test]
+    fn a_rerun_test_runs_without_privileges() {
+        if reran_unprivileged() {
+            return;
+        }
+        // Here, whoever started the suite, file permissions apply.
+        let dir = tempfile_dir("rerun");
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let read = std::fs::read(&secret);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(read.is_err(), "a mode-000 file was readable");
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "magpie-testkit-{name}-{}-{}",
+            std::process::id(),
+            unsafe { libc::geteuid() }
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -14,52 +14,36 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `.magpie/testdata/models/<name>`.
+/// `.magpie/testdata/models/<name>`; fails the test with the fix when it is missing.
 pub fn test_model(name: &str) -> PathBuf {
-    let root = std::env::var_os("MAGPIE_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".magpie").join("testdata"));
-    let dir = root.join("models").join(name);
-    assert!(
-        dir.is_dir(),
-        "generated test model {} is missing: run scripts/test (it generates the test models)",
-        dir.display()
-    );
-    dir
+    magpie_testkit::test_model(name)
 }
 
-/// The ONNX Runtime library folder made by `scripts/setup`.
+/// The ONNX Runtime library folder made by `scripts/setup`; fails the test when missing.
 pub fn ort_lib() -> PathBuf {
-    let lib = std::env::var_os("MAGPIE_ORT_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".magpie").join("ort"));
-    assert!(
-        lib.exists(),
-        "ONNX Runtime {} is missing: run scripts/test (it runs scripts/setup)",
-        lib.display()
-    );
-    lib
+    magpie_testkit::ort_lib()
 }
 
-/// `../shared`, or `None` after printing why the caller skips.
+/// `../shared`, or `None` after a visible skip naming `what` needs it.
 pub fn shared(what: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("MAGPIE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("..").join("shared"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "SKIP {what}: {} is absent (set MAGPIE_SHARED to use it)",
-            dir.display()
-        );
-        None
-    }
+    magpie_testkit::shared_for(what)
 }
 
 /// The `magpie` binary with a clean environment: no user config, the test ORT, quiet logs.
 pub fn magpie(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_magpie"));
+    clean_environment(Command::new(env!("CARGO_BIN_EXE_magpie")), home)
+}
+
+/// [`magpie`], run as `nobody` when the suite runs as root, so file permissions apply (hand the
+/// test's folders over first: `magpie_testkit::give_to_unprivileged_user`).
+pub fn magpie_unprivileged(home: &Path) -> Command {
+    clean_environment(
+        magpie_testkit::unprivileged(env!("CARGO_BIN_EXE_magpie")),
+        home,
+    )
+}
+
+fn clean_environment(mut cmd: Command, home: &Path) -> Command {
     cmd.env_remove("MAGPIE_LIBRARY")
         .env_remove("MAGPIE_MODEL")
         .env_remove("MAGPIE_CONFIG")

@@ -181,9 +181,7 @@ fn main() {
         .with_max_level(tracing::Level::WARN)
         .with_writer(std::io::stderr)
         .init();
-    let Some(spec) = common::colour_model() else {
-        std::process::exit(1);
-    };
+    let spec = common::colour_model();
     let root = common::scratch_dir(&format!("magpie-loadtest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let photos = root.join("photos");

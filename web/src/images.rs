@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::io::ReaderStream;
 
 use crate::error::{ApiError, ApiResult};
-use crate::present::image_info;
+use crate::present::{image_info, raw_original_url};
 use crate::search::json_response;
 use crate::state::AppState;
 
@@ -50,7 +50,11 @@ async fn record_of(state: &web::Data<AppState>, id: u64) -> ApiResult<(ImageReco
 pub async fn info(id: web::Path<String>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let id = parse_image_id(&id)?;
     let (record, root) = record_of(&state, id).await?;
-    Ok(json_response(&image_info(&record, &root)))
+    let path = record.path.clone();
+    let raw = web::block(move || magpie_catalog::companion::raw_original_on_disk(&path)).await?;
+    let mut info = image_info(&record, &root);
+    info.raw_original_url = raw.map(|_| raw_original_url(id));
+    Ok(json_response(&info))
 }
 
 fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
@@ -141,6 +145,7 @@ fn original_type(format: &str) -> (&'static str, bool) {
         "tiff" => ("image/tiff", true),
         "heif" | "heic" => ("image/heif", true),
         "avif" => ("image/avif", true),
+        "jxl" => ("image/jxl", true),
         _ => ("application/octet-stream", false),
     }
 }
@@ -187,18 +192,53 @@ pub async fn original(
 ) -> ApiResult<HttpResponse> {
     let id = parse_image_id(&id)?;
     let (record, _) = record_of(&state, id).await?;
+    let (content_type, inline) = original_type(&record.format);
+    let name = record.file_name();
+    serve_file(&req, id, record.path, &name, content_type, inline).await
+}
+
+/// `GET /api/images/{id}/raw`: the camera RAW a JPEG was shot with (same folder and name, see
+/// `magpie_catalog::companion`), as a download; 404 when the image has none.
+pub async fn raw_original(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_image_id(&id)?;
+    let (record, _) = record_of(&state, id).await?;
+    let path = record.path.clone();
+    let raw = web::block(move || magpie_catalog::companion::raw_original_on_disk(&path))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("image {id} has no camera RAW beside it")))?;
+    let name = raw
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    serve_file(&req, id, raw, &name, "application/octet-stream", false).await
+}
+
+/// Streams a file with `Range`, `ETag` and a `Content-Disposition` naming it.
+async fn serve_file(
+    req: &HttpRequest,
+    id: u64,
+    path: PathBuf,
+    file_name: &str,
+    content_type: &'static str,
+    inline: bool,
+) -> ApiResult<HttpResponse> {
     let gone = || {
         ApiError::not_found(format!(
             "the original file of image {id} is no longer where it was indexed"
         ))
     };
-    let mut file = match tokio::fs::File::open(&record.path).await {
+    let record_path = path;
+    let mut file = match tokio::fs::File::open(&record_path).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
         Err(e) => {
             return Err(ApiError::internal(format!(
                 "{}: {e}",
-                record.path.display()
+                record_path.display()
             )))
         }
     };
@@ -218,8 +258,7 @@ pub async fn original(
             .insert_header((header::ETAG, etag))
             .finish());
     }
-    let (content_type, inline) = original_type(&record.format);
-    let name = utf8_percent_encode(&record.file_name(), NON_ALPHANUMERIC).to_string();
+    let name = utf8_percent_encode(file_name, NON_ALPHANUMERIC).to_string();
     let disposition = format!(
         "{}; filename*=UTF-8''{name}",
         if inline { "inline" } else { "attachment" }

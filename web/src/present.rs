@@ -63,6 +63,9 @@ pub struct ImageInfo {
     pub thumbnail_url: String,
     pub preview_url: String,
     pub original_url: String,
+    /// The camera RAW beside a JPEG of the same name (the photo's real original), when there is
+    /// one; filled in by the `/api/images/{id}` handler, which looks on disk.
+    pub raw_original_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +144,9 @@ pub fn preview_url(id: u64) -> String {
 }
 pub fn original_url(id: u64) -> String {
     format!("/api/images/{id}/original")
+}
+pub fn raw_original_url(id: u64) -> String {
+    format!("/api/images/{id}/raw")
 }
 
 /// The folder of `record` relative to the library root, `/`-separated, without a leading slash
@@ -223,6 +229,7 @@ pub fn image_info(record: &ImageRecord, root: &Path) -> ImageInfo {
         thumbnail_url: thumbnail_url(record.id),
         preview_url: preview_url(record.id),
         original_url: original_url(record.id),
+        raw_original_url: None,
     }
 }
 

@@ -97,6 +97,7 @@ pub fn app(
         .service(resource("/api/images/{id}/thumbnail").route(web::get().to(images::thumbnail)))
         .service(resource("/api/images/{id}/preview").route(web::get().to(images::preview)))
         .service(resource("/api/images/{id}/original").route(web::get().to(images::original)))
+        .service(resource("/api/images/{id}/raw").route(web::get().to(images::raw_original)))
         .service(resource("/api/facets").route(web::get().to(library::facets)))
         .service(resource("/api/status").route(web::get().to(library::status)))
         .service(resource("/api/duplicates").route(web::get().to(library::duplicates)))

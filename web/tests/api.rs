@@ -68,12 +68,8 @@ where
     }
 }
 
-fn state(config: ServerConfig) -> Option<web::Data<AppState>> {
-    let fixture = fixture()?;
-    Some(web::Data::new(AppState::shared(
-        fixture.library.clone(),
-        config,
-    )))
+fn state(config: ServerConfig) -> web::Data<AppState> {
+    web::Data::new(AppState::shared(fixture().library.clone(), config))
 }
 
 fn get(uri: &str) -> TestRequest {
@@ -143,9 +139,7 @@ const HIT_FIELDS: [&str; 11] = [
 
 #[actix_web::test]
 async fn red_finds_the_red_images() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let reply = send(&app, get("/api/search?q=red&mode=vector")).await;
     assert_eq!(reply.status, 200);
@@ -222,9 +216,7 @@ async fn red_finds_the_red_images() {
 
 #[actix_web::test]
 async fn hostile_names_come_back_as_json_text() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let page = send(&app, get("/api/search?q=red&mode=vector&limit=50"))
         .await
@@ -245,9 +237,7 @@ async fn hostile_names_come_back_as_json_text() {
 
 #[actix_web::test]
 async fn post_search_and_its_bad_bodies() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let json = |body: &str| {
         TestRequest::post()
@@ -322,9 +312,7 @@ async fn post_search_and_its_bad_bodies() {
 
 #[actix_web::test]
 async fn bad_query_strings_are_400s() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     // 60 kB: close to the longest URI the HTTP layer represents (64 kB; longer request lines
     // are refused by actix-http itself with a bare 400 before any route runs).
@@ -376,9 +364,7 @@ async fn bad_query_strings_are_400s() {
 
 #[actix_web::test]
 async fn browsing_with_filters_lists_matching_images() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let page = send(&app, get("/api/search?folder=blue")).await.json();
     assert_eq!(page["total"], 4, "{page}");
@@ -390,7 +376,7 @@ async fn browsing_with_filters_lists_matching_images() {
         .iter()
         .all(|h| h["score"] == 0.0));
     // An absolute folder works too, and folders are compared on whole components.
-    let fixture = fixture().unwrap();
+    let fixture = fixture();
     let absolute = fixture.photos.join("yellow");
     let uri = format!("/api/search?folder={}", absolute.display());
     assert_eq!(send(&app, get(&uri)).await.json()["total"], 2);
@@ -410,9 +396,7 @@ async fn browsing_with_filters_lists_matching_images() {
 
 #[actix_web::test]
 async fn search_by_uploaded_image() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let red = png_bytes(64, 64, [215, 38, 61]);
     let reply = send(
@@ -542,7 +526,7 @@ async fn upload_limits() {
         max_upload_pixels: 1000,
         ..ServerConfig::default()
     };
-    let Some(state) = state(small) else { return };
+    let state = state(small);
     let app = test::init_service(app(state)).await;
     // Over the pixel limit (header says 40 × 40 = 1600 > 1000), though small in bytes.
     let big_pixels = png_bytes(40, 40, [200, 0, 0]);
@@ -580,9 +564,7 @@ async fn upload_limits() {
 
 #[actix_web::test]
 async fn image_routes_and_traversal_attempts() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let page = send(&app, get("/api/search?folder=green&limit=1"))
         .await
@@ -705,9 +687,7 @@ async fn image_routes_and_traversal_attempts() {
 #[actix_web::test]
 async fn facets_follow_commits_in_the_background() {
     // A library of its own: this test writes to it.
-    let Some(f) = new_fixture("magpie-web-facets") else {
-        return;
-    };
+    let f = new_fixture("magpie-web-facets");
     let app = test::init_service(app(web::Data::new(AppState::shared(
         f.library.clone(),
         ServerConfig::default(),
@@ -749,9 +729,7 @@ async fn facets_follow_commits_in_the_background() {
 
 #[actix_web::test]
 async fn library_routes() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let facets = send(&app, get("/api/facets")).await.json();
     let paths: Vec<&str> = facets["folders"]
@@ -814,9 +792,7 @@ async fn library_routes() {
 
 #[actix_web::test]
 async fn ui_files_unknown_routes_and_methods() {
-    let Some(state) = state(ServerConfig::default()) else {
-        return;
-    };
+    let state = state(ServerConfig::default());
     let app = test::init_service(app(state)).await;
     let index = send(&app, get("/")).await;
     assert_eq!(index.status, 200);
@@ -870,7 +846,7 @@ async fn token_is_required_everywhere_but_public_files() {
         token: Some(token.into()),
         ..ServerConfig::default()
     };
-    let Some(state) = state(config) else { return };
+    let state = state(config);
     let app = test::init_service(app(state)).await;
     for uri in [
         "/api/search?q=red",
@@ -942,7 +918,7 @@ fn exposed_binds_need_a_token() {
         exposed.validate(),
         Err(magpie_web::ConfigError::TokenRequired { .. })
     ));
-    let Some(fixture) = fixture() else { return };
+    let fixture = fixture();
     let state = AppState::shared(fixture.library.clone(), exposed);
     let error = magpie_web::run(state, |_| panic!("must not listen")).unwrap_err();
     assert!(error.to_string().contains("without a token"), "{error}");

@@ -35,6 +35,9 @@ use crate::prepare::{PrepareSettings, Prepared, PreparedPhoto};
 use crate::progress::{Progress, Summary};
 use workers::{DecodePool, Outcome, PoolLimits, WorkerShared};
 
+mod clock;
+pub use clock::{Clock, ManualClock, SystemClock};
+
 /// Tuning of the pipeline.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -61,6 +64,8 @@ pub struct PipelineConfig {
     pub commit_pause_factor: u32,
     /// A file whose decode takes longer is abandoned and reported.
     pub file_time_limit: Duration,
+    /// What `file_time_limit` is measured with (the system clock; tests move one by hand).
+    pub clock: Arc<dyn Clock>,
     /// At most this many abandoned decode threads may be alive (see `workers`).
     pub max_abandoned_workers: usize,
     pub prepare: PrepareSettings,
@@ -77,6 +82,7 @@ impl Default for PipelineConfig {
             commit_interval: Duration::from_secs(10),
             commit_pause_factor: 4,
             file_time_limit: Duration::from_secs(60),
+            clock: Arc::new(SystemClock::default()),
             max_abandoned_workers: cores,
             prepare: PrepareSettings::default(),
         }
@@ -190,6 +196,7 @@ fn run_pipeline<D: PhotoDecoder, E: ImageEmbedder, S: Sink>(
             cancel: Arc::clone(cancel),
             progress: Arc::clone(progress),
             abandoned_alive: Arc::new(AtomicUsize::new(0)),
+            clock: Arc::clone(&config.clock),
         },
         PoolLimits {
             workers,
@@ -514,12 +521,58 @@ fn indexed(photo: PreparedPhoto, embedding: Vec<f32>) -> IndexedPhoto {
         metadata: photo.metadata,
         thumbnails: photo.thumbnails,
         embedding,
+        partial: photo.partial,
     }
 }
 
 /// However slow commits are, at most this many `commit_every`s of results wait (they hold
 /// thumbnails in memory).
 const MAX_PENDING_COMMITS: usize = 4;
+
+/// When the commit stage commits — the decision alone, on durations it is handed, so it can be
+/// tested without a clock. A commit is due once `every` results wait and the pause the last
+/// commit earned (its duration × `factor`) has passed; at once when `MAX_PENDING_COMMITS` ×
+/// `every` wait, however slow commits are; and whenever `interval` has passed with anything
+/// waiting.
+#[derive(Debug, Clone)]
+struct CommitPacer {
+    every: usize,
+    interval: Duration,
+    factor: u32,
+    pause: Duration,
+}
+
+impl CommitPacer {
+    fn new(config: &PipelineConfig) -> Self {
+        Self {
+            every: config.commit_every.max(1),
+            interval: config.commit_interval,
+            factor: config.commit_pause_factor,
+            pause: Duration::ZERO,
+        }
+    }
+
+    /// How long after the last commit the stage may wait for results before checking again.
+    fn wait_limit(&self, pending: usize) -> Duration {
+        if pending >= self.every {
+            self.pause
+        } else {
+            self.interval.max(self.pause)
+        }
+    }
+
+    /// Whether to commit now, `since_last` after the previous commit.
+    fn due(&self, pending: usize, since_last: Duration) -> bool {
+        (pending >= self.every && since_last >= self.pause)
+            || pending >= self.every * MAX_PENDING_COMMITS
+            || since_last >= self.interval.max(self.pause)
+    }
+
+    /// A commit just took `took`.
+    fn committed(&mut self, took: Duration) {
+        self.pause = took * self.factor;
+    }
+}
 
 /// The commit stage, on the caller's thread (the sink need not be `Send`).
 fn commit<S: Sink>(
@@ -533,9 +586,7 @@ fn commit<S: Sink>(
     let mut pending = Commit::default();
     let mut pending_counts = Counts::default();
     let mut last_commit = Instant::now();
-    // How long after the last commit the next may start (see `commit_pause_factor`).
-    let mut pause = Duration::ZERO;
-    let every = config.commit_every.max(1);
+    let mut pacer = CommitPacer::new(config);
     let mut flush = |pending: &mut Commit, pending_counts: &mut Counts, counts: &mut Counts| {
         let size = pending.len();
         if size == 0 {
@@ -557,12 +608,7 @@ fn commit<S: Sink>(
         Ok(())
     };
     loop {
-        let interval = config.commit_interval.max(pause);
-        let deadline = if pending.len() >= every {
-            last_commit + pause
-        } else {
-            last_commit + interval
-        };
+        let deadline = last_commit + pacer.wait_limit(pending.len());
         let received = finished.recv_deadline(deadline);
         match received {
             Ok(Finished::Indexed(photo)) => {
@@ -583,18 +629,88 @@ fn commit<S: Sink>(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        let since = last_commit.elapsed();
-        if (pending.len() >= every && since >= pause)
-            || pending.len() >= every * MAX_PENDING_COMMITS
-            || since >= interval
-        {
+        if pacer.due(pending.len(), last_commit.elapsed()) {
             let started = Instant::now();
             // On error, returning drops the results queue; upstream stages see it and stop.
             flush(&mut pending, &mut pending_counts, &mut counts)?;
-            pause = started.elapsed() * config.commit_pause_factor;
+            pacer.committed(started.elapsed());
             last_commit = Instant::now();
         }
     }
     flush(&mut pending, &mut pending_counts, &mut counts)?;
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacer(every: usize, factor: u32) -> CommitPacer {
+        CommitPacer::new(&PipelineConfig {
+            commit_every: every,
+            commit_interval: Duration::from_secs(1),
+            commit_pause_factor: factor,
+            ..PipelineConfig::default()
+        })
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_slow_commit_earns_a_pause_and_quick_ones_do_not() {
+        let mut p = pacer(1, 4);
+        assert!(
+            p.due(1, Duration::ZERO),
+            "before any commit, one result is enough"
+        );
+        p.committed(40 * MS);
+        assert_eq!(p.wait_limit(1), 160 * MS);
+        assert!(!p.due(1, 100 * MS));
+        assert!(!p.due(3, 159 * MS));
+        assert!(p.due(1, 160 * MS));
+        assert!(p.due(4, Duration::ZERO), "four commits' worth cannot wait");
+        p.committed(Duration::ZERO);
+        assert!(p.due(1, Duration::ZERO));
+        // Nothing to wait for: the interval still ends the wait.
+        assert_eq!(p.wait_limit(0), Duration::from_secs(1));
+        assert!(p.due(0, Duration::from_secs(1)));
+        // No pacing at factor 0.
+        let mut unpaced = pacer(1, 0);
+        unpaced.committed(40 * MS);
+        assert!(unpaced.due(1, Duration::ZERO));
+    }
+
+    /// 96 results arriving 1 ms apart, each commit taking 40 ms: paced, results gather instead
+    /// of the run spending its time committing; unpaced (factor 0) it is one commit per result.
+    #[test]
+    fn slow_commits_gather_results() {
+        let simulate = |factor: u32| {
+            let mut p = pacer(1, factor);
+            let (mut now, mut last_commit, mut pending, mut commits) =
+                (Duration::ZERO, Duration::ZERO, 0, 0);
+            let mut arrivals = (1..=96u32).map(|i| i * MS).peekable();
+            while arrivals.peek().is_some() || pending > 0 {
+                match arrivals.peek() {
+                    Some(&at) if at <= now => {
+                        arrivals.next();
+                        pending += 1;
+                    }
+                    Some(&at) => now = at.min(last_commit + p.wait_limit(pending)).max(now),
+                    None => now = now.max(last_commit + p.wait_limit(pending)),
+                }
+                if pending > 0 && p.due(pending, now - last_commit) {
+                    commits += 1;
+                    pending = 0;
+                    now += 40 * MS;
+                    p.committed(40 * MS);
+                    last_commit = now;
+                }
+            }
+            commits
+        };
+        let (paced, unpaced) = (simulate(4), simulate(0));
+        assert_eq!(unpaced, 96);
+        assert!(paced <= 48, "{paced} commits for 96 results");
+        assert!(paced >= 96 / 4, "at most four commits' worth wait: {paced}");
+    }
 }

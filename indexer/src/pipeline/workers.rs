@@ -11,20 +11,21 @@
 //! queue, reporting each file as not attempted, so the run always ends. Abandoned threads are
 //! detached, not joined, so a truly endless decode cannot hang the run either.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::backend::{ImageEmbedder, PhotoDecoder};
 use crate::changes::Job;
-use crate::error::{panic_message, FailureReason, FileFailure, FileStat, IndexError};
+use crate::error::{FailureReason, FileFailure, FileStat, IndexError};
 use crate::prepare::{prepare, PrepareSettings, Prepared};
 use crate::progress::Progress;
+
+use super::Clock;
 
 /// What reaches the batcher: one per job, plus the feeder's final count.
 #[derive(Debug)]
@@ -40,7 +41,8 @@ pub(crate) enum Outcome {
 struct Running {
     path: PathBuf,
     stat: FileStat,
-    started: Instant,
+    /// [`Clock::now`] when the decode began.
+    started: Duration,
 }
 
 #[derive(Default)]
@@ -80,6 +82,8 @@ pub(crate) struct WorkerShared<D, E> {
     pub progress: Arc<Progress>,
     /// Abandoned threads still running.
     pub abandoned_alive: Arc<AtomicUsize>,
+    /// What the per-file limit is measured with.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl<D, E> WorkerShared<D, E> {
@@ -100,6 +104,7 @@ impl<D, E> Clone for WorkerShared<D, E> {
             cancel: Arc::clone(&self.cancel),
             progress: Arc::clone(&self.progress),
             abandoned_alive: Arc::clone(&self.abandoned_alive),
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -119,21 +124,22 @@ fn worker_loop<D: PhotoDecoder, E: ImageEmbedder>(shared: WorkerShared<D, E>, sl
         slot.lock().running = Some(Running {
             path: job.file.path.clone(),
             stat: job.file.stat(),
-            started: Instant::now(),
+            started: shared.clock.now(),
         });
         let path = job.file.path.clone();
         let stat = job.file.stat();
         // Decoders are fed hostile bytes; a panic in one must cost one file, not the run.
-        let prepared = catch_unwind(AssertUnwindSafe(|| {
+        // The panic is reported once, by the warning below: `catch_quietly` keeps the panic hook
+        // from also printing its location line and (with RUST_BACKTRACE) a whole backtrace.
+        let prepared = magpie_models::decode::catch_quietly(|| {
             prepare(
                 job,
                 shared.decoder.as_ref(),
                 shared.embedder.as_ref(),
                 &shared.settings,
             )
-        }))
-        .unwrap_or_else(|payload| {
-            let message = panic_message(payload.as_ref());
+        })
+        .unwrap_or_else(|message| {
             tracing::warn!(path = %path.display(), %message, "decoder panicked");
             Prepared::Failed(
                 FileFailure::new(path, FailureReason::Panicked(message)).with_stat(stat),
@@ -244,11 +250,12 @@ impl<D: PhotoDecoder, E: ImageEmbedder> DecodePool<D, E> {
     fn abandon_overdue(&mut self, limit: Duration) -> usize {
         let mut abandoned = 0;
         let mut index = 0;
+        let now = self.shared.clock.now();
         while index < self.live.len() {
             let overdue = {
                 let mut state = self.live[index].0.lock();
                 match &state.running {
-                    Some(running) if running.started.elapsed() > limit => {
+                    Some(running) if now.saturating_sub(running.started) > limit => {
                         state.abandoned = true;
                         state.running.take()
                     }

@@ -60,16 +60,30 @@ impl PhotoDecoder for ImageCrateDecoder {
 }
 
 /// A gate a test holds shut to make a decode "hang" for as long as it likes — no sleeps, so the
-/// tests do not depend on timing.
+/// tests do not depend on timing. Built with [`Gate::advancing`], a decode reaching it also moves
+/// the pipeline's clock past the file time limit: the hang is then over the limit by fact, not
+/// by a race against the machine's load.
 #[derive(Default)]
 pub struct Gate {
     open: Mutex<bool>,
     changed: Condvar,
     pub waiting: AtomicUsize,
+    advance: Option<(Arc<magpie_indexer::ManualClock>, std::time::Duration)>,
 }
 
 impl Gate {
+    /// A gate that advances `clock` by `by` whenever a decode starts waiting at it.
+    pub fn advancing(clock: Arc<magpie_indexer::ManualClock>, by: std::time::Duration) -> Self {
+        Self {
+            advance: Some((clock, by)),
+            ..Self::default()
+        }
+    }
+
     pub fn wait(&self) {
+        if let Some((clock, by)) = &self.advance {
+            clock.advance(*by);
+        }
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut open = self.open.lock().unwrap();
         while !*open {
@@ -272,19 +286,7 @@ pub fn solid_jpeg(path: &Path, width: u32, height: u32, rgb: [u8; 3]) {
         .unwrap();
 }
 
-/// `<workspace>/../shared`, or `$MAGPIE_SHARED`; `None` (with a message) when absent.
+/// `../shared/data`, or `None` after a visible skip (`magpie_testkit`).
 pub fn shared_data() -> Option<PathBuf> {
-    let root = std::env::var_os("MAGPIE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let data = root.join("data");
-    if data.is_dir() {
-        Some(data)
-    } else {
-        eprintln!(
-            "skipping: shared test data not found at {} (set MAGPIE_SHARED)",
-            data.display()
-        );
-        None
-    }
+    magpie_testkit::shared_path_or_skip("data")
 }

@@ -17,52 +17,25 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `.magpie/testdata/models/<name>`; panics (fails the test) with the fix when absent.
+/// `.magpie/testdata/models/<name>`; fails the test with the fix when it is missing.
 pub fn test_model(name: &str) -> PathBuf {
-    let root = std::env::var_os("MAGPIE_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".magpie").join("testdata"));
-    let dir = root.join("models").join(name);
-    assert!(
-        dir.is_dir(),
-        "generated test model {} is missing: run scripts/test (it generates the test models)",
-        dir.display()
-    );
-    dir
+    magpie_testkit::test_model(name)
 }
 
+/// The reference Python of `.venv`; fails the test with the fix when it is missing.
 pub fn python() -> PathBuf {
-    let python = std::env::var_os("MAGPIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv").join("bin").join("python"));
-    assert!(
-        python.exists(),
-        "reference Python {} is missing: run scripts/test (it runs scripts/setup)",
-        python.display()
-    );
-    python
+    magpie_testkit::python()
 }
 
-/// `../shared`, or `None` after printing why the caller skips.
+/// `../shared`, or `None` after a visible skip naming `what` needs it.
 pub fn shared(what: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("MAGPIE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("..").join("shared"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "SKIP {what}: {} is absent (set MAGPIE_SHARED to use it)",
-            dir.display()
-        );
-        None
-    }
+    magpie_testkit::shared_for(what)
 }
 
 /// Starts ONNX Runtime (explicit `MAGPIE_ORT_LIB` when set, else the search order).
 pub fn init_runtime() -> &'static magpie_models::RuntimeInfo {
     let options = magpie_models::RuntimeOptions {
-        explicit: std::env::var_os("MAGPIE_ORT_LIB").map(PathBuf::from),
+        explicit: Some(magpie_testkit::ort_lib()),
         config: None,
     };
     match magpie_models::runtime::init(&options) {

@@ -9,10 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use magpie_searcher::filters::ImageFacts;
 use magpie_searcher::{BackendError, ImageEmbedder, TextEmbedder};
 
-use super::memory_index::{Image, MemoryIndex};
+use super::memory_index::{record, Image, MemoryIndex};
 use super::vectors::Rng;
 
 pub const MODEL_KEY: &str = "colour-v1";
@@ -105,14 +104,48 @@ pub enum Swatch {
     Grey,
 }
 
+/// What the fixture put into one image's metadata, kept apart from its record so that tests can
+/// state what a filter must select without asking the filter code itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Truth {
+    /// Folder below `/lib`, e.g. `2021/lisbon`.
+    pub folder: &'static str,
+    /// File extension as written (upper or lower case).
+    pub extension: &'static str,
+    /// "make model" as the camera wrote it ("" for none).
+    pub camera: &'static str,
+    pub width: u32,
+    pub height: u32,
+    /// EXIF taken-at (Unix seconds), when the photo has one; otherwise the file's date counts.
+    pub taken_at: Option<i64>,
+    pub beach: bool,
+}
+
+impl Truth {
+    /// The date a person means: taken-at, else the file's modification date.
+    pub fn date(&self) -> i64 {
+        self.taken_at.unwrap_or(super::memory_index::FILE_DATE)
+    }
+}
+
 pub struct ColourLibrary {
     pub index: MemoryIndex,
     pub swatches: Vec<(u64, Swatch)>,
+    pub truths: Vec<(u64, Truth)>,
 }
 
 impl ColourLibrary {
     pub fn swatch(&self, id: u64) -> Swatch {
         self.swatches.iter().find(|(i, _)| *i == id).unwrap().1
+    }
+
+    /// The ids whose [`Truth`] satisfies `predicate`.
+    pub fn ids_where(&self, predicate: impl Fn(&Truth) -> bool) -> std::collections::HashSet<u64> {
+        self.truths
+            .iter()
+            .filter(|(_, truth)| predicate(truth))
+            .map(|(id, _)| *id)
+            .collect()
     }
 }
 
@@ -124,36 +157,45 @@ pub fn colour_library() -> ColourLibrary {
     let mut rng = Rng::new(42);
     let mut images = Vec::new();
     let mut swatches = Vec::new();
+    let mut truths = Vec::new();
     let folders = ["2021/lisbon", "2022/home", "2023/trip"];
-    let extensions = ["jpg", "png", "heic"];
-    let cameras = ["Canon EOS R5", "Apple iPhone 12", ""];
+    let extensions = ["jpg", "PNG", "heic"];
+    // (make, model) as cameras write them: Canon repeats its make in the model.
+    let cameras = [("Canon", "Canon EOS R5"), ("Apple", "iPhone 12"), ("", "")];
     let sizes = [(4000, 3000), (3000, 4000), (2000, 2000), (640, 480)];
     let mut push = |id: u64, swatch: Swatch, embedding: Vec<f32>, rng: &mut Rng| {
         let n = id as usize;
         let (width, height) = sizes[n % sizes.len()];
-        let facts = ImageFacts {
-            path: PathBuf::from(format!(
-                "/lib/{}/IMG_{id:04}.{}",
-                folders[n % 3],
-                extensions[(n / 3) % 3]
-            )),
-            date: (!n.is_multiple_of(7))
-                .then(|| 1_600_000_000 + (rng.next_u64() % 100_000_000) as i64),
-            camera: cameras[(n / 2) % 3].to_string(),
+        let (make, model) = cameras[(n / 2) % 3];
+        let truth = Truth {
+            folder: folders[n % 3],
+            extension: extensions[(n / 3) % 3],
+            camera: ["Canon EOS R5", "Apple iPhone 12", ""][(n / 2) % 3],
             width,
             height,
-            tags: if n.is_multiple_of(5) {
-                vec!["beach".into()]
-            } else {
-                vec![]
-            },
+            taken_at: (!n.is_multiple_of(7))
+                .then(|| 1_600_000_000 + (rng.next_u64() % 100_000_000) as i64),
+            beach: n.is_multiple_of(5),
         };
+        let mut image_record = record(
+            id,
+            &format!("/lib/{}/IMG_{id:04}.{}", truth.folder, truth.extension),
+            width,
+            height,
+        );
+        image_record.exif.taken_at = truth.taken_at;
+        image_record.exif.make = (!make.is_empty()).then(|| make.to_string());
+        image_record.exif.model = (!model.is_empty()).then(|| model.to_string());
+        if truth.beach {
+            image_record.tags = vec!["Beach".into()];
+        }
         images.push(Image {
             id,
             embedding,
-            facts,
+            record: image_record,
         });
         swatches.push((id, swatch));
+        truths.push((id, truth));
     };
     let mut id = 0u64;
     for (name, hue) in HUES {
@@ -190,6 +232,7 @@ pub fn colour_library() -> ColourLibrary {
     let mut library = ColourLibrary {
         index: MemoryIndex::new(MODEL_KEY, images),
         swatches,
+        truths,
     };
     let named = library
         .index
@@ -197,6 +240,14 @@ pub fn colour_library() -> ColourLibrary {
         .iter_mut()
         .find(|i| i.id == NAMED_FILE_ID)
         .unwrap();
-    named.facts.path = PathBuf::from("/lib/misc/IMG_2041.JPG");
+    named.record.path = PathBuf::from("/lib/misc/IMG_2041.JPG");
+    let named_truth = &mut library
+        .truths
+        .iter_mut()
+        .find(|(id, _)| *id == NAMED_FILE_ID)
+        .unwrap()
+        .1;
+    named_truth.folder = "misc";
+    named_truth.extension = "JPG";
     library
 }

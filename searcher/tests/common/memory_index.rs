@@ -1,10 +1,11 @@
 //! An in-memory library implementing `SearchIndex`: brute-force cosine, or a usearch HNSW index
-//! over the same vectors, with filters over `ImageFacts` and a tiny keyword scorer.
+//! over the same vectors, with the catalog's own filters over plain `ImageRecord`s and a tiny
+//! keyword scorer.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use magpie_searcher::filters::ImageFacts;
+use magpie_catalog::{ExifFields, ImageRecord};
 use magpie_searcher::vector::cosine;
 use magpie_searcher::{BackendError, Filters, SearchIndex};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -12,8 +13,29 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 pub struct Image {
     pub id: u64,
     pub embedding: Vec<f32>,
-    pub facts: ImageFacts,
+    pub record: ImageRecord,
 }
+
+/// A record with only what the searcher looks at: `path`, a file date (2017-07-14 UTC, which
+/// EXIF `taken_at` overrides), `width`×`height`.
+pub fn record(id: u64, path: &str, width: u32, height: u32) -> ImageRecord {
+    ImageRecord {
+        id,
+        path: path.into(),
+        size: 1,
+        mtime_ns: FILE_DATE * 1_000_000_000,
+        content_hash: format!("{id:064x}"),
+        width,
+        height,
+        format: "jpeg".into(),
+        exif: ExifFields::default(),
+        tags: Vec::new(),
+        indexed_at: 0,
+    }
+}
+
+/// The file modification date of every [`record`], Unix seconds.
+pub const FILE_DATE: i64 = 1_500_000_000;
 
 pub struct MemoryIndex {
     pub model_key: String,
@@ -62,7 +84,7 @@ impl MemoryIndex {
     pub fn matching(&self, filters: &Filters) -> HashSet<u64> {
         self.images
             .iter()
-            .filter(|i| filters.matches(&i.facts))
+            .filter(|i| filters.matches(&i.record))
             .map(|i| i.id)
             .collect()
     }
@@ -128,12 +150,12 @@ impl SearchIndex for MemoryIndex {
         let mut scored: Vec<(u64, f32)> = self
             .images
             .iter()
-            .filter(|i| filters.matches(&i.facts))
+            .filter(|i| filters.matches(&i.record))
             .filter_map(|i| {
-                let name = tokens(&i.facts.path.file_name()?.to_string_lossy());
-                let mut rest = tokens(&i.facts.path.to_string_lossy());
-                rest.extend(tokens(&i.facts.camera));
-                rest.extend(i.facts.tags.iter().flat_map(|t| tokens(t)));
+                let name = tokens(&i.record.file_name());
+                let mut rest = tokens(&i.record.path.to_string_lossy());
+                rest.extend(tokens(&i.record.camera()));
+                rest.extend(i.record.tags.iter().flat_map(|t| tokens(t)));
                 let score: f32 = query
                     .iter()
                     .map(|q| {
@@ -158,17 +180,16 @@ impl SearchIndex for MemoryIndex {
     }
 
     fn sort_key_date(&self, id: u64) -> Option<i64> {
-        self.image(id)?.facts.date
+        Some(self.image(id)?.record.date())
     }
 
     fn file_name(&self, id: u64) -> Option<String> {
-        let path: &Path = &self.image(id)?.facts.path;
+        let path: &Path = &self.image(id)?.record.path;
         Some(path.file_name()?.to_string_lossy().into_owned())
     }
 
     fn pixel_count(&self, id: u64) -> Option<u64> {
-        let facts = &self.image(id)?.facts;
-        Some(u64::from(facts.width) * u64::from(facts.height))
+        Some(self.image(id)?.record.pixel_count())
     }
 
     fn all_ids(&self) -> Result<Vec<u64>, BackendError> {

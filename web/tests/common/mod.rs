@@ -1,8 +1,8 @@
 //! A real library for the web tests: coloured PNGs indexed with the hand-built colour model
 //! (`scripts/testmodels/make_test_models.py`) on ONNX Runtime, opened with `LibrarySearch`.
 //!
-//! Missing test models or ONNX Runtime make the tests skip with a message (`scripts/test`
-//! generates and installs both).
+//! The colour model and ONNX Runtime are what `scripts/test` provides, so a missing one fails
+//! the test with the fix (never a silent pass).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -30,28 +30,18 @@ pub fn cpu() -> SessionConfig {
     }
 }
 
-/// The colour model's directory, or `None` (after saying why) when it or ONNX Runtime is missing.
-pub fn colour_model() -> Option<ModelSpec> {
-    let root = std::env::var_os("MAGPIE_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".magpie").join("testdata"));
-    let dir = root.join("models").join("colour");
-    if !dir.is_dir() {
-        println!(
-            "SKIP: test model {} is missing (scripts/test generates it)",
-            dir.display()
-        );
-        return None;
-    }
+/// The colour model's directory with ONNX Runtime started; fails the test with the fix when
+/// either is missing.
+pub fn colour_model() -> ModelSpec {
+    let dir = magpie_testkit::test_model("colour");
     let options = magpie_models::RuntimeOptions {
-        explicit: std::env::var_os("MAGPIE_ORT_LIB").map(PathBuf::from),
+        explicit: Some(magpie_testkit::ort_lib()),
         config: None,
     };
     if let Err(e) = magpie_models::runtime::init(&options) {
-        println!("SKIP: ONNX Runtime is not available: {e}");
-        return None;
+        panic!("ONNX Runtime does not start: {e} (scripts/test sets it up)");
     }
-    Some(ModelSpec::load(&dir).expect("the colour model loads"))
+    ModelSpec::load(&dir).expect("the colour model loads")
 }
 
 /// The colours of the test photos: folder name, RGB, how many.
@@ -145,17 +135,14 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// One library for all tests of a binary (indexing and model loading cost seconds).
-pub fn fixture() -> Option<&'static Fixture> {
-    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
-    FIXTURE
-        .get_or_init(|| new_fixture("magpie-web-api"))
-        .as_ref()
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| new_fixture("magpie-web-api"))
 }
 
-/// A fresh library of the test photos under `scratch_dir(name)`, indexed with the colour model
-/// (None when the model is not available).
-pub fn new_fixture(name: &str) -> Option<Fixture> {
-    let spec = colour_model()?;
+/// A fresh library of the test photos under `scratch_dir(name)`, indexed with the colour model.
+pub fn new_fixture(name: &str) -> Fixture {
+    let spec = colour_model();
     let root = scratch_dir(name);
     let _ = std::fs::remove_dir_all(&root);
     let photos = root.join("photos");
@@ -164,11 +151,11 @@ pub fn new_fixture(name: &str) -> Option<Fixture> {
     index_photos(&library_dir, &photos, &spec);
     let search =
         LibrarySearch::open(&library_dir, &spec, &cpu(), SearcherConfig::default()).unwrap();
-    Some(Fixture {
+    Fixture {
         root,
         photos,
         library_dir,
         spec,
         library: Arc::new(search),
-    })
+    }
 }

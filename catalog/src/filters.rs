@@ -1,31 +1,19 @@
-//! Metadata filters: which images a search may return.
+//! Metadata filters: which images a search may return. The one definition in Magpie.
 //!
-//! The library's keyword index turns these into the allowed id set; [`Filters::matches`] states
-//! the same decision over plain metadata for exact scans and tests. [`Filters::set`] parses the
-//! CLI's `--filter key=value` pairs and rejects unknown keys; JSON rejects unknown fields.
-//! (Mirrors `magpie_catalog::Filters`, to be reconciled when the crates are wired together.)
+//! A filter is parsed once ([`Filters::set`] for the CLI's and API's `key=value` pairs, serde for
+//! JSON), and decided in two places that must agree: the keyword index turns it into a tantivy
+//! query (`text.rs`, for the allowed-id sets of real libraries), and [`Filters::matches`] decides
+//! it over a plain [`ImageRecord`] (exact scans, in-memory indexes, remote backends that receive
+//! records). Both take their notion of each condition from the functions here — the folder's
+//! components, the camera's words (tantivy's own default tokenizer), the extension and tag keys —
+//! so they cannot drift apart again; `tests/filters_agree.rs` holds them to it.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Orientation {
-    Landscape,
-    Portrait,
-    Square,
-}
-
-impl Orientation {
-    pub fn of(width: u32, height: u32) -> Self {
-        match width.cmp(&height) {
-            std::cmp::Ordering::Greater => Self::Landscape,
-            std::cmp::Ordering::Less => Self::Portrait,
-            std::cmp::Ordering::Equal => Self::Square,
-        }
-    }
-}
+use crate::record::{ImageRecord, Orientation};
 
 /// The filter keys [`Filters::set`] accepts.
 pub const FILTER_KEYS: [&str; 8] = [
@@ -39,6 +27,7 @@ pub const FILTER_KEYS: [&str; 8] = [
     "tag",
 ];
 
+/// A filter that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FilterError {
     #[error("unknown filter {key:?}; known filters: {}", FILTER_KEYS.join(", "))]
@@ -53,35 +42,24 @@ pub enum FilterError {
     NotKeyValue(String),
 }
 
-/// All present conditions must hold.
+/// Metadata filters. All present conditions must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Filters {
+    /// Images in this folder or below it (compared by path components).
     pub folder_prefix: Option<PathBuf>,
-    /// Unix seconds, inclusive (taken-at, falling back to mtime).
+    /// Unix seconds, inclusive, against [`ImageRecord::date`] (taken-at, else the file's mtime:
+    /// every indexed image has a date).
     pub taken_after: Option<i64>,
     /// Unix seconds, inclusive.
     pub taken_before: Option<i64>,
-    /// Words that must all appear in "make model", case-insensitively.
+    /// Words that must all be words of "make model" ([`camera_words`]).
     pub camera: Option<String>,
-    /// File extensions without the dot, case-insensitive; any may match.
+    /// File extensions, with or without the dot, any case; any may match.
     pub extensions: Vec<String>,
     pub min_pixels: Option<u64>,
     pub orientation: Option<Orientation>,
-    /// Tags that must all be present.
-    pub tags: Vec<String>,
-}
-
-/// The metadata of one image that filters look at.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ImageFacts {
-    pub path: PathBuf,
-    /// Taken-at, falling back to mtime; Unix seconds.
-    pub date: Option<i64>,
-    /// "make model".
-    pub camera: String,
-    pub width: u32,
-    pub height: u32,
+    /// Tags that must all be present (case-insensitive).
     pub tags: Vec<String>,
 }
 
@@ -116,22 +94,31 @@ impl Filters {
                         .ok_or_else(|| invalid("expected YYYY-MM-DD or Unix seconds"))?,
                 )
             }
-            "camera" => self.camera = Some(value.to_string()),
-            "type" => self
-                .extensions
-                .push(value.trim_start_matches('.').to_lowercase()),
+            "camera" => {
+                if camera_words(value).is_empty() {
+                    return Err(invalid("no letters or digits to match"));
+                }
+                self.camera = Some(value.to_string())
+            }
+            "type" => {
+                let key = extension_key(value);
+                if key.is_empty() {
+                    return Err(invalid("expected a file extension such as jpg"));
+                }
+                self.extensions.push(key)
+            }
             "min-pixels" => {
                 self.min_pixels = Some(parse_pixels(value).ok_or_else(|| {
                     invalid("expected a pixel count (e.g. 2000000) or WIDTHxHEIGHT")
                 })?)
             }
             "orientation" => {
-                self.orientation = Some(match value.to_lowercase().as_str() {
-                    "landscape" => Orientation::Landscape,
-                    "portrait" => Orientation::Portrait,
-                    "square" => Orientation::Square,
-                    _ => return Err(invalid("expected landscape, portrait or square")),
-                })
+                self.orientation = Some(
+                    value
+                        .to_lowercase()
+                        .parse()
+                        .map_err(|_| invalid("expected landscape, portrait or square"))?,
+                )
             }
             "tag" => self.tags.push(value.to_string()),
             _ => {
@@ -151,64 +138,103 @@ impl Filters {
         self.set(key.trim(), value)
     }
 
-    pub fn matches(&self, image: &ImageFacts) -> bool {
-        if let Some(prefix) = &self.folder_prefix {
-            if !image.path.starts_with(prefix) {
-                return false;
-            }
-        }
-        if self.taken_after.is_some() || self.taken_before.is_some() {
-            let Some(date) = image.date else {
-                return false;
-            };
-            if self.taken_after.is_some_and(|t| date < t)
-                || self.taken_before.is_some_and(|t| date > t)
-            {
-                return false;
-            }
-        }
-        if let Some(camera) = &self.camera {
-            let have = image.camera.to_lowercase();
-            if !camera
-                .to_lowercase()
-                .split_whitespace()
-                .all(|w| have.contains(w))
-            {
-                return false;
-            }
-        }
-        if !self.extensions.is_empty() {
-            let extension = extension_of(&image.path);
-            if !self
-                .extensions
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(&extension))
-            {
-                return false;
-            }
-        }
-        if self
-            .min_pixels
-            .is_some_and(|m| u64::from(image.width) * u64::from(image.height) < m)
-        {
-            return false;
-        }
-        if self
-            .orientation
-            .is_some_and(|o| o != Orientation::of(image.width, image.height))
-        {
-            return false;
-        }
-        self.tags
+    /// The folder condition as path components; `None` when there is none (or it is `/`).
+    pub fn folder_components(&self) -> Option<Vec<String>> {
+        self.folder_prefix
+            .as_deref()
+            .map(path_components)
+            .filter(|parts| !parts.is_empty())
+    }
+
+    /// The camera condition as the words that must all be present.
+    pub fn camera_words(&self) -> Vec<String> {
+        self.camera.as_deref().map(camera_words).unwrap_or_default()
+    }
+
+    /// The extension condition as [`extension_key`]s, any of which may match.
+    pub fn extension_keys(&self) -> Vec<String> {
+        self.extensions
             .iter()
-            .all(|t| image.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
+            .map(|e| extension_key(e))
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+
+    /// The tag condition as [`tag_key`]s, all of which must be present.
+    pub fn tag_keys(&self) -> Vec<String> {
+        self.tags.iter().map(|t| tag_key(t)).collect()
+    }
+
+    /// Whether `record` passes every condition — the same decision the keyword index makes.
+    pub fn matches(&self, record: &ImageRecord) -> bool {
+        if let Some(prefix) = self.folder_components() {
+            if !path_components(record.folder()).starts_with(&prefix) {
+                return false;
+            }
+        }
+        let date = record.date();
+        if self.taken_after.is_some_and(|t| date < t) || self.taken_before.is_some_and(|t| date > t)
+        {
+            return false;
+        }
+        let wanted_words = self.camera_words();
+        if !wanted_words.is_empty() {
+            let have = camera_words(&record.camera());
+            if !wanted_words.iter().all(|w| have.contains(w)) {
+                return false;
+            }
+        }
+        let extensions = self.extension_keys();
+        if !extensions.is_empty() && !extensions.contains(&record.extension()) {
+            return false;
+        }
+        if self.min_pixels.is_some_and(|m| record.pixel_count() < m) {
+            return false;
+        }
+        if self.orientation.is_some_and(|o| o != record.orientation()) {
+            return false;
+        }
+        let have_tags: Vec<String> = record.tags.iter().map(|t| tag_key(t)).collect();
+        self.tag_keys().iter().all(|t| have_tags.contains(t))
     }
 }
 
-fn extension_of(path: &Path) -> String {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default()
+/// The normal components of a path (no root, `.` or `..`): how folders are compared and indexed.
+pub fn path_components(path: &Path) -> Vec<String> {
+    path.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The words of a camera name, as tantivy's default analyzer (the one the keyword index uses for
+/// its `camera` field) makes them: runs of letters and digits, lower-cased, shorter than 40 bytes.
+pub fn camera_words(text: &str) -> Vec<String> {
+    let mut analyzer: TextAnalyzer = TokenizerManager::default()
+        .get("default")
+        .expect("tantivy registers its default tokenizer");
+    let mut stream = analyzer.token_stream(text);
+    let mut words = Vec::new();
+    while stream.advance() {
+        words.push(stream.token().text.clone());
+    }
+    words
+}
+
+/// How extensions are compared: without a leading dot, ASCII lower case (as
+/// [`ImageRecord::extension`] stores them).
+pub fn extension_key(extension: &str) -> String {
+    extension
+        .trim()
+        .trim_start_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// How tags are compared: lower case.
+pub fn tag_key(tag: &str) -> String {
+    tag.to_lowercase()
 }
 
 fn parse_pixels(value: &str) -> Option<u64> {
@@ -223,7 +249,7 @@ fn parse_pixels(value: &str) -> Option<u64> {
 }
 
 /// `YYYY-MM-DD` (start of day, or its last second when `end_of_day`) or Unix seconds.
-fn parse_date(value: &str, end_of_day: bool) -> Option<i64> {
+pub fn parse_date(value: &str, end_of_day: bool) -> Option<i64> {
     if let Ok(seconds) = value.parse::<i64>() {
         return Some(seconds);
     }
@@ -253,15 +279,26 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::ExifFields;
 
-    fn photo() -> ImageFacts {
-        ImageFacts {
+    fn photo() -> ImageRecord {
+        ImageRecord {
+            id: 1,
             path: PathBuf::from("/photos/2023/lisbon/IMG_2041.JPG"),
-            date: Some(parse_date("2023-06-15", false).unwrap() + 3600),
-            camera: "Canon EOS R5".into(),
+            size: 1,
+            mtime_ns: 0,
+            content_hash: String::new(),
             width: 4000,
             height: 3000,
+            format: "jpeg".into(),
+            exif: ExifFields {
+                taken_at: Some(parse_date("2023-06-15", false).unwrap() + 3600),
+                make: Some("Canon".into()),
+                model: Some("Canon EOS R5".into()),
+                ..ExifFields::default()
+            },
             tags: vec!["Beach".into()],
+            indexed_at: 0,
         }
     }
 
@@ -277,43 +314,46 @@ mod tests {
 
     #[test]
     fn every_condition_is_checked() {
-        let facts = photo();
-        let cases: [(&str, &str, bool); 14] = [
+        let record = photo();
+        let cases: [(&str, &str, bool); 17] = [
             ("folder", "/photos/2023", true),
             ("folder", "/photos/2022", false),
+            ("folder", "/photos/20", false),
             ("after", "2023-06-15", true),
             ("after", "2023-06-16", false),
             ("before", "2023-06-15", true),
             ("before", "2023-06-14", false),
             ("camera", "canon r5", true),
+            ("camera", "EOS-R5", true),
+            ("camera", "can", false),
             ("camera", "nikon", false),
             ("type", ".jpg", true),
             ("type", "png", false),
             ("min-pixels", "4000x3000", true),
             ("min-pixels", "12000001", false),
             ("orientation", "landscape", true),
-            ("tag", "beach", true),
+            ("tag", "BEACH", true),
         ];
         for (key, value, expected) in cases {
             let mut filters = Filters::default();
             filters.set(key, value).unwrap();
-            assert_eq!(filters.matches(&facts), expected, "{key}={value}");
+            assert_eq!(filters.matches(&record), expected, "{key}={value}");
         }
         let mut filters = Filters::default();
         filters.set_pair("orientation=portrait").unwrap();
-        assert!(!filters.matches(&facts));
+        assert!(!filters.matches(&record));
     }
 
     #[test]
-    fn date_filters_exclude_undated_images() {
+    fn images_without_a_taken_at_date_are_dated_by_their_file() {
         let mut filters = Filters::default();
         filters.set("after", "2000-01-01").unwrap();
-        let undated = ImageFacts {
-            date: None,
-            ..photo()
-        };
+        let mut undated = photo();
+        undated.exif.taken_at = None;
+        undated.mtime_ns = 1_600_000_000 * 1_000_000_000;
+        assert!(filters.matches(&undated));
+        undated.mtime_ns = 900_000_000 * 1_000_000_000;
         assert!(!filters.matches(&undated));
-        assert!(Filters::default().matches(&undated));
     }
 
     #[test]
@@ -323,10 +363,20 @@ mod tests {
             filters.set("colour", "red"),
             Err(FilterError::UnknownFilter { .. })
         ));
-        assert!(matches!(
-            filters.set("orientation", "diagonal"),
-            Err(FilterError::InvalidValue { .. })
-        ));
+        for (key, value) in [
+            ("orientation", "diagonal"),
+            ("camera", "--"),
+            ("type", "."),
+            ("min-pixels", "lots"),
+        ] {
+            assert!(
+                matches!(
+                    filters.set(key, value),
+                    Err(FilterError::InvalidValue { .. })
+                ),
+                "{key}={value}"
+            );
+        }
         assert!(matches!(
             filters.set_pair("camera"),
             Err(FilterError::NotKeyValue(_))
