@@ -64,10 +64,24 @@ fn a_folder_of_every_format_indexes_searches_and_reports_damage() {
     let names: Vec<String> = records.iter().map(|r| r.file_name()).collect();
     let has = |name: &str| names.iter().any(|n| n == name);
     for good in [
-        "plain.heic", "orient6.heic", "mirror.heic", "exif.heic", "alpha.heic", "10bit.heic",
-        "collection.heic", "plain.avif", "orient6.avif", "alpha.avif", "lossy.jxl",
-        "lossless.jxl", "alpha.jxl", "16bit.jxl", "from_jpeg.jxl", "preview.dng",
-        "nopreview.dng", "IMG_0001.JPG",
+        "plain.heic",
+        "orient6.heic",
+        "mirror.heic",
+        "exif.heic",
+        "alpha.heic",
+        "10bit.heic",
+        "collection.heic",
+        "plain.avif",
+        "orient6.avif",
+        "alpha.avif",
+        "lossy.jxl",
+        "lossless.jxl",
+        "alpha.jxl",
+        "16bit.jxl",
+        "from_jpeg.jxl",
+        "preview.dng",
+        "nopreview.dng",
+        "IMG_0001.JPG",
     ] {
         assert!(has(good), "{good} indexed: {names:?}");
     }
@@ -78,7 +92,11 @@ fn a_folder_of_every_format_indexes_searches_and_reports_damage() {
         for kind in [ThumbKind::Grid, ThumbKind::Preview] {
             let path = reader.thumbnail_path(record, kind).expect("thumbnail");
             let bytes = std::fs::read(&path).unwrap();
-            assert!(bytes.starts_with(&[0xFF, 0xD8]), "{}: JPEG rendition", record.file_name());
+            assert!(
+                bytes.starts_with(&[0xFF, 0xD8]),
+                "{}: JPEG rendition",
+                record.file_name()
+            );
         }
     }
     let format_of = |name: &str| {
@@ -93,7 +111,10 @@ fn a_folder_of_every_format_indexes_searches_and_reports_damage() {
     assert_eq!(format_of("lossy.jxl").0, "jxl");
     // The DNG's orientation (6) is read once and recorded as the one applied.
     assert_eq!(format_of("preview.dng"), ("raw".into(), 480, 640, Some(6)));
-    let dng = records.iter().find(|r| r.file_name() == "preview.dng").unwrap();
+    let dng = records
+        .iter()
+        .find(|r| r.file_name() == "preview.dng")
+        .unwrap();
     assert_eq!(dng.exif.make.as_deref(), Some("Magpie Optics"));
     assert_eq!(dng.exif.lens.as_deref(), Some("Magpie 50mm F2"));
     assert!(dng.exif.taken_at.is_some());
@@ -109,7 +130,10 @@ fn a_folder_of_every_format_indexes_searches_and_reports_damage() {
             .map(|row| row["reason"].as_str().unwrap().to_string())
     };
     let partial = reason_of("jpeg_truncated.jpg").expect("the truncated JPEG is listed");
-    assert!(partial.starts_with("partly decoded (indexed anyway)"), "{partial}");
+    assert!(
+        partial.starts_with("partly decoded (indexed anyway)"),
+        "{partial}"
+    );
     assert!(has("jpeg_truncated.jpg"), "and indexed");
     let bad_files = std::fs::read_dir(photos.join("bad")).unwrap().count();
     let mut accounted = 0;
@@ -127,7 +151,10 @@ fn a_folder_of_every_format_indexes_searches_and_reports_damage() {
         .args(["search", "--json", "--limit", "100", "--library"])
         .arg(&library)
         .arg("red")));
-    let hits = hits["hits"].as_array().cloned().unwrap_or_else(|| hits.as_array().cloned().unwrap());
+    let hits = hits["hits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| hits.as_array().cloned().unwrap());
     assert!(!hits.is_empty());
     // A second run changes nothing: the pair stays one photo, damaged files are not retried.
     let again = json(&ok(magpie(&home)

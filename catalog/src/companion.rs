@@ -69,8 +69,15 @@ mod tests {
         let raw = dir.path().join("IMG_0001.CR3");
         std::fs::write(&raw, b"r").unwrap();
         assert_eq!(raw_original_on_disk(&jpeg), Some(raw.clone()));
-        assert_eq!(raw_original_on_disk(&raw), None, "a RAW has no RAW original");
-        assert_eq!(pairing_key(&jpeg), pairing_key(&dir.path().join("img_0001.dng")));
+        assert_eq!(
+            raw_original_on_disk(&raw),
+            None,
+            "a RAW has no RAW original"
+        );
+        assert_eq!(
+            pairing_key(&jpeg),
+            pairing_key(&dir.path().join("img_0001.dng"))
+        );
         assert!(is_raw_name(&raw) && !is_raw_name(&jpeg) && is_rendered_name(&jpeg));
     }
 }

@@ -276,7 +276,14 @@ mod tests {
     #[test]
     fn a_raw_beside_a_jpeg_of_the_same_name_is_not_crawled_twice() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["IMG_1.JPG", "IMG_1.CR3", "IMG_2.nef", "img_3.dng", "IMG_3.jpeg", "x/IMG_1.ARW"] {
+        for name in [
+            "IMG_1.JPG",
+            "IMG_1.CR3",
+            "IMG_2.nef",
+            "img_3.dng",
+            "IMG_3.jpeg",
+            "x/IMG_1.ARW",
+        ] {
             touch(&dir.path().join(name));
         }
         let result = crawl(&[dir.path().to_path_buf()], &CrawlOptions::default()).unwrap();

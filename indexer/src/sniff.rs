@@ -102,7 +102,10 @@ mod tests {
             let Verdict::Failure(reason) = verdict else {
                 panic!("HEIC without libheif must fail")
             };
-            assert!(reason.to_string().starts_with("unsupported: HEIF ("), "{reason}");
+            assert!(
+                reason.to_string().starts_with("unsupported: HEIF ("),
+                "{reason}"
+            );
         }
         assert_eq!(
             judge(Path::new("IMG_2.CR3"), &ftyp(b"crx ", &[b"crx "])),

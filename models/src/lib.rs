@@ -26,13 +26,13 @@ pub mod store;
 pub mod tokenize;
 pub mod tokenizer_kind;
 
-pub use device::{Device, Provider, ProviderReport, SessionConfig};
-pub use encoder::{l2_normalize, ClipModel, FloatType, ImageEncoder, ModelIdentity, TextEncoder};
-pub use error::{Error, Result};
 pub use decode::{
     decode_image, decode_image_bytes, decode_image_file, DecodeOptions, DecodedImage, ImageFormat,
     ImageSource,
 };
+pub use device::{Device, Provider, ProviderReport, SessionConfig};
+pub use encoder::{l2_normalize, ClipModel, FloatType, ImageEncoder, ModelIdentity, TextEncoder};
+pub use error::{Error, Result};
 pub use family::{Family, PaddingRule, Similarity};
 pub use model_dir::{ImageConfig, Layout, ModelSpec, Variant};
 pub use preprocess::Preprocessor;

@@ -871,12 +871,14 @@ fn load_manifest(dir: &Path) -> Result<ModelSpec> {
         Some("canonicalize") => TextClean::Canonicalize,
         Some("siglip") => TextClean::SiglipCanonical,
         Some("lowercase") => TextClean::Lowercase,
-        Some(other) => return Err(Error::model_dir(
-            &path,
-            format!(
+        Some(other) => {
+            return Err(Error::model_dir(
+                &path,
+                format!(
                 "text.clean = `{other}` is not one of whitespace, canonicalize, siglip, lowercase"
             ),
-        )),
+            ))
+        }
     };
     let similarity = match (rules.similarity, manifest.logit_scale, manifest.logit_bias) {
         (Similarity::Softmax { logit_scale }, scale, _) => Similarity::Softmax {

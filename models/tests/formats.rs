@@ -119,7 +119,11 @@ fn every_format_decodes_like_its_reference_decoder() {
         let reference = image::open(&entry.reference)
             .unwrap_or_else(|e| panic!("{}: {e}", entry.reference.display()))
             .to_rgb8();
-        assert_eq!(reference.dimensions(), decoded.rgb.dimensions(), "{name}: reference size");
+        assert_eq!(
+            reference.dimensions(),
+            decoded.rgb.dimensions(),
+            "{name}: reference size"
+        );
         let (mean, max) = diff(decoded.rgb.as_raw(), reference.as_raw());
         let (mean_bound, max_bound) = tolerance(&entry.format, &entry.how);
         report.push(format!("{name}: mean {mean:.3} max {max}"));
@@ -128,11 +132,18 @@ fn every_format_decodes_like_its_reference_decoder() {
             "{name}: differs from the reference decoder by mean {mean:.3} (≤ {mean_bound}), max {max} (≤ {max_bound})"
         );
         if entry.format == "raw" {
-            let source = if entry.how == "preview" { "embedded preview" } else { "demosaic" };
+            let source = if entry.how == "preview" {
+                "embedded preview"
+            } else {
+                "demosaic"
+            };
             assert_eq!(decoded.source, Some(source), "{name}");
         }
     }
-    println!("pixel parity with the reference decoders:\n  {}", report.join("\n  "));
+    println!(
+        "pixel parity with the reference decoders:\n  {}",
+        report.join("\n  ")
+    );
 }
 
 /// The EXIF block each format hands out is a TIFF structure an EXIF reader accepts, with the
@@ -143,7 +154,10 @@ fn exif_and_orientation_come_from_the_file_once() {
     for entry in entries.iter().filter(|e| e.facts.get("make").is_some()) {
         let name = entry.file.display().to_string();
         let decoded = decode_image_file(&entry.file, &DecodeOptions::default()).unwrap();
-        let blob = decoded.exif.clone().unwrap_or_else(|| panic!("{name}: no EXIF"));
+        let blob = decoded
+            .exif
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no EXIF"));
         let exif = exif::Reader::new()
             .continue_on_error(true)
             .read_raw(blob)
@@ -153,8 +167,16 @@ fn exif_and_orientation_come_from_the_file_once() {
             exif.get_field(tag, exif::In::PRIMARY)
                 .map(|f| f.display_value().to_string().trim_matches('"').to_string())
         };
-        assert_eq!(text(exif::Tag::Make).as_deref(), entry.facts["make"].as_str(), "{name}");
-        assert_eq!(text(exif::Tag::Model).as_deref(), entry.facts["model"].as_str(), "{name}");
+        assert_eq!(
+            text(exif::Tag::Make).as_deref(),
+            entry.facts["make"].as_str(),
+            "{name}"
+        );
+        assert_eq!(
+            text(exif::Tag::Model).as_deref(),
+            entry.facts["model"].as_str(),
+            "{name}"
+        );
         if let Some(lens) = entry.facts["lens"].as_str() {
             assert_eq!(text(exif::Tag::LensModel).as_deref(), Some(lens), "{name}");
         }
@@ -163,11 +185,14 @@ fn exif_and_orientation_come_from_the_file_once() {
     }
     // HEIF: EXIF says 6 *and* the container rotates; rotated once, recorded as applied by the
     // container (1).
-    let heic = decode_image_file(&dir.join("heic/orient6.heic"), &DecodeOptions::default()).unwrap();
+    let heic =
+        decode_image_file(&dir.join("heic/orient6.heic"), &DecodeOptions::default()).unwrap();
     assert_eq!(heic.rgb.dimensions(), (480, 640));
     assert_eq!(heic.orientation, 1);
     assert_eq!(
-        heic.exif.as_deref().and_then(magpie_models::decode::exif_orientation),
+        heic.exif
+            .as_deref()
+            .and_then(magpie_models::decode::exif_orientation),
         Some(6),
         "the EXIF still says 6, and it was not applied a second time"
     );
@@ -204,13 +229,19 @@ fn damaged_files_give_a_named_error_or_a_partial_decode() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "a truncated and a bit-flipped copy of every file");
+    assert!(
+        files.len() >= 30,
+        "a truncated and a bit-flipped copy of every file"
+    );
     let (mut whole, mut partial, mut failed) = (0, 0, 0);
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match decode_bounded(path).unwrap_or_else(|why| panic!("{name}: {why}")) {
             Ok(decoded) => {
-                assert!(decoded.rgb.width() > 0 && decoded.rgb.height() > 0, "{name}");
+                assert!(
+                    decoded.rgb.width() > 0 && decoded.rgb.height() > 0,
+                    "{name}"
+                );
                 match &decoded.partial {
                     Some(what) => {
                         partial += 1;
@@ -223,14 +254,26 @@ fn damaged_files_give_a_named_error_or_a_partial_decode() {
                 failed += 1;
                 let message = error.to_string();
                 println!("  {name}: {message}");
-                assert!(message.contains(&name), "the error names the file: {message}");
+                assert!(
+                    message.contains(&name),
+                    "the error names the file: {message}"
+                );
             }
         }
     }
-    println!("{} damaged files: {whole} decoded, {partial} partly decoded, {failed} named errors", files.len());
+    println!(
+        "{} damaged files: {whole} decoded, {partial} partly decoded, {failed} named errors",
+        files.len()
+    );
     // The truncated JPEG is the case libjpeg decodes in part.
-    let cut = decode_bounded(&dir.join("bad/jpeg_truncated.jpg")).unwrap().unwrap();
-    assert!(cut.partial.as_deref().is_some_and(|p| p.contains("rows")), "{:?}", cut.partial);
+    let cut = decode_bounded(&dir.join("bad/jpeg_truncated.jpg"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        cut.partial.as_deref().is_some_and(|p| p.contains("rows")),
+        "{:?}",
+        cut.partial
+    );
     assert!(failed > 0 && partial > 0);
 }
 
@@ -245,11 +288,16 @@ fn corrupted_jpeg_matches_pil() {
     let decoded = decode_image_file(&path, &DecodeOptions::default()).expect("decodes");
     let what = decoded.partial.clone().expect("recorded as partly decoded");
     assert!(what.contains("Corrupt JPEG data"), "{what}");
-    let config_path = magpie_testkit::shared_path_or_skip("models/clip-tokenizer/preprocessor_config.json")
-        .expect("shared is present");
-    let config = magpie_models::ImageConfig::from_hf_preprocessor_config(&config_path, None).unwrap();
+    let config_path =
+        magpie_testkit::shared_path_or_skip("models/clip-tokenizer/preprocessor_config.json")
+            .expect("shared is present");
+    let config =
+        magpie_models::ImageConfig::from_hf_preprocessor_config(&config_path, None).unwrap();
     let preprocessor = magpie_models::Preprocessor::new(&config);
-    let ours = preprocessor.resize_and_crop(&decoded.rgb).unwrap().into_raw();
+    let ours = preprocessor
+        .resize_and_crop(&decoded.rgb)
+        .unwrap()
+        .into_raw();
     let reference = reference_crops(&config_path, &[path.clone()]);
     let (mean, max) = diff(&ours, &reference[0]);
     println!("corrupted JPEG vs PIL: mean {mean:.3} max {max}");
@@ -293,12 +341,19 @@ fn orientation_after_a_broken_exif_field_turns_the_photo_as_pil_does() {
 
     let decoded = decode_image_file(&path, &DecodeOptions::default()).unwrap();
     assert_eq!(decoded.orientation, 6);
-    assert_eq!(decoded.rgb.dimensions(), (64, 96), "turned, as the record says");
+    assert_eq!(
+        decoded.rgb.dimensions(),
+        (64, 96),
+        "turned, as the record says"
+    );
     // PIL agrees (exif_transpose reads past the broken field too).
     let config_path = magpie_testkit::test_model("tiny-hf").join("preprocessor_config.json");
     let reference = reference_entries(&config_path, &[path]);
     assert_eq!(
-        (reference[0]["source_width"].as_u64(), reference[0]["source_height"].as_u64()),
+        (
+            reference[0]["source_width"].as_u64(),
+            reference[0]["source_height"].as_u64()
+        ),
         (Some(64), Some(96))
     );
 }
@@ -419,9 +474,18 @@ fn embeddings_match_the_python_reference() {
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(request.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let theirs = response["image"].as_array().unwrap();
     let mut worst = (1.0f64, String::new());
@@ -433,7 +497,11 @@ fn embeddings_match_the_python_reference() {
             .map(|v| v.as_f64().unwrap() as f32)
             .collect();
         let ours = model.image.embed_image_file(&entry.file).unwrap();
-        let dot: f64 = ours.iter().zip(&reference).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let dot: f64 = ours
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
         let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
         let cosine = dot / (norm(&ours) * norm(&reference));
         if cosine < worst.0 {
@@ -441,7 +509,10 @@ fn embeddings_match_the_python_reference() {
         }
         assert!(cosine >= 0.999, "{}: cosine {cosine}", entry.file.display());
     }
-    println!("embeddings vs Python reference: worst cosine {:.6} ({})", worst.0, worst.1);
+    println!(
+        "embeddings vs Python reference: worst cosine {:.6} ({})",
+        worst.0, worst.1
+    );
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -360,7 +360,12 @@ fn fetched(hub: &FakeHub, repo: &str) -> Vec<String> {
         .lock()
         .expect("log")
         .iter()
-        .filter_map(|l| l.split_whitespace().next()?.strip_prefix(&prefix).map(str::to_string))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .strip_prefix(&prefix)
+                .map(str::to_string)
+        })
         .collect();
     files.sort();
     files.dedup();
@@ -372,19 +377,41 @@ fn pull_fetches_exactly_the_files_of_the_variant_and_their_external_data() {
     let _guard = ENDPOINT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let temp = tempfile::tempdir().expect("tempdir");
     let repo = "acme/siglip2";
-    let hub = FakeHub::start(repo, &hub_copy(temp.path(), "siglip2-hf", &["onnx/model.onnx", "onnx/model_fp16.onnx"]));
+    let hub = FakeHub::start(
+        repo,
+        &hub_copy(
+            temp.path(),
+            "siglip2-hf",
+            &["onnx/model.onnx", "onnx/model_fp16.onnx"],
+        ),
+    );
     std::env::set_var("HF_ENDPOINT", &hub.endpoint);
     let store = ModelStore::new(temp.path().join("store"));
-    let configs = ["config.json", "preprocessor_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
+    let configs = [
+        "config.json",
+        "preprocessor_config.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ];
 
     // fp32: the two towers, the text tower's external weights, the configs.
-    let spec = store.pull(repo, "main", &CountingProgress::default()).expect("fp32 pull");
-    assert_eq!((spec.variant, spec.family), (Variant::Fp32, magpie_models::Family::Siglip2));
-    let mut want: Vec<String> = ["onnx/text_model.onnx", "onnx/text_model.onnx_data", "onnx/vision_model.onnx"]
-        .iter()
-        .chain(&configs)
-        .map(|s| s.to_string())
-        .collect();
+    let spec = store
+        .pull(repo, "main", &CountingProgress::default())
+        .expect("fp32 pull");
+    assert_eq!(
+        (spec.variant, spec.family),
+        (Variant::Fp32, magpie_models::Family::Siglip2)
+    );
+    let mut want: Vec<String> = [
+        "onnx/text_model.onnx",
+        "onnx/text_model.onnx_data",
+        "onnx/vision_model.onnx",
+    ]
+    .iter()
+    .chain(&configs)
+    .map(|s| s.to_string())
+    .collect();
     want.sort();
     assert_eq!(fetched(&hub, repo), want);
 
@@ -392,7 +419,12 @@ fn pull_fetches_exactly_the_files_of_the_variant_and_their_external_data() {
     let fp16_store = ModelStore::new(temp.path().join("store-fp16"));
     hub.log.lock().expect("log").clear();
     let spec = fp16_store
-        .pull_variant(repo, "main", Some(Variant::Fp16), &CountingProgress::default())
+        .pull_variant(
+            repo,
+            "main",
+            Some(Variant::Fp16),
+            &CountingProgress::default(),
+        )
         .expect("fp16 pull");
     assert_eq!(spec.variant, Variant::Fp16);
     let mut want: Vec<String> = ["onnx/text_model_fp16.onnx", "onnx/vision_model_fp16.onnx"]
@@ -403,15 +435,27 @@ fn pull_fetches_exactly_the_files_of_the_variant_and_their_external_data() {
     want.sort();
     assert_eq!(fetched(&hub, repo), want);
     let reopened = ModelSpec::load(&fp16_store.dir_for_repo(repo)).expect("reopens");
-    assert_eq!(reopened.variant, Variant::Fp16, "the recorded variant is the one opened");
+    assert_eq!(
+        reopened.variant,
+        Variant::Fp16,
+        "the recorded variant is the one opened"
+    );
     assert_eq!(fp16_store.list()[0].variant, Variant::Fp16);
 
     // int8 is there as `_quantized`; a variant that is not is refused with what there is.
     hub.log.lock().expect("log").clear();
     let spec = ModelStore::new(temp.path().join("store-int8"))
-        .pull_variant(repo, "main", Some(Variant::Int8), &CountingProgress::default())
+        .pull_variant(
+            repo,
+            "main",
+            Some(Variant::Int8),
+            &CountingProgress::default(),
+        )
         .expect("int8 pull");
-    assert!(spec.image.file.ends_with("onnx/vision_model_quantized.onnx"));
+    assert!(spec
+        .image
+        .file
+        .ends_with("onnx/vision_model_quantized.onnx"));
 }
 
 #[test]
@@ -419,18 +463,36 @@ fn pull_of_an_immich_export_fetches_external_weights_and_refuses_fp16() {
     let _guard = ENDPOINT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let temp = tempfile::tempdir().expect("tempdir");
     let repo = "immich-app/nllb-clip-base-siglip__v1";
-    let extras = ["visual/fp16/model.armnn", "textual/fp16/model.armnn", "visual/rknpu/rk3588/model.rknn", "README.md"];
+    let extras = [
+        "visual/fp16/model.armnn",
+        "textual/fp16/model.armnn",
+        "visual/rknpu/rk3588/model.rknn",
+        "README.md",
+    ];
     let hub = FakeHub::start(repo, &hub_copy(temp.path(), "nllb-immich", &extras));
     std::env::set_var("HF_ENDPOINT", &hub.endpoint);
     let store = ModelStore::new(temp.path().join("store"));
     let message = store
-        .pull_variant(repo, "main", Some(Variant::Fp16), &CountingProgress::default())
+        .pull_variant(
+            repo,
+            "main",
+            Some(Variant::Fp16),
+            &CountingProgress::default(),
+        )
         .expect_err("Immich has no fp16 ONNX")
         .to_string();
-    assert!(message.contains("fp32") && message.contains("ARM NN"), "{message}");
+    assert!(
+        message.contains("fp32") && message.contains("ARM NN"),
+        "{message}"
+    );
 
-    let spec = store.pull(repo, "main", &CountingProgress::default()).expect("pull");
-    assert_eq!((spec.layout, spec.family), (Layout::Immich, magpie_models::Family::Nllb));
+    let spec = store
+        .pull(repo, "main", &CountingProgress::default())
+        .expect("pull");
+    assert_eq!(
+        (spec.layout, spec.family),
+        (Layout::Immich, magpie_models::Family::Nllb)
+    );
     let mut want: Vec<String> = [
         "config.json",
         "textual/model.onnx",
@@ -447,5 +509,8 @@ fn pull_of_an_immich_export_fetches_external_weights_and_refuses_fp16() {
     want.sort();
     assert_eq!(fetched(&hub, repo), want);
     // The external weights count towards the model's identity.
-    assert!(spec.weight_files().iter().any(|f| f.ends_with("visual/model.onnx.data")));
+    assert!(spec
+        .weight_files()
+        .iter()
+        .any(|f| f.ends_with("visual/model.onnx.data")));
 }

@@ -61,7 +61,9 @@ fn main() {
                     break;
                 }
             };
-            let input = preprocessor.preprocess_decoded(&decoded).expect("preprocesses");
+            let input = preprocessor
+                .preprocess_decoded(&decoded)
+                .expect("preprocesses");
             std::hint::black_box(input);
             times.push(started.elapsed().as_secs_f64());
             last = Some(decoded);

@@ -72,7 +72,8 @@ fn main() {
         DecodeOptions::default()
     };
     let read = |bytes: &[u8], label: &str| {
-        let decoded = decode_image_bytes(bytes, label, &decode_options).map_err(|e| e.to_string())?;
+        let decoded =
+            decode_image_bytes(bytes, label, &decode_options).map_err(|e| e.to_string())?;
         engine.read_decoded(&decoded).map_err(|e| e.to_string())
     };
     if let Some((bytes, label)) = files.first() {
@@ -105,8 +106,5 @@ fn main() {
             Err(error) => results.push(json!({"file": label, "error": error})),
         }
     }
-    println!(
-        "{}",
-        serde_json::to_string(&results).expect("serialises")
-    );
+    println!("{}", serde_json::to_string(&results).expect("serialises"));
 }

@@ -5,7 +5,9 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use super::{check_pixels, decode_error, orientation, to_rgb8, DecodeOptions, DecodedImage, ImageFormat};
+use super::{
+    check_pixels, decode_error, orientation, to_rgb8, DecodeOptions, DecodedImage, ImageFormat,
+};
 use crate::error::Result;
 
 /// Decodes with the `image` crate, reading EXIF (and its orientation) from the file.
@@ -75,7 +77,8 @@ fn decode_inner(
             (exif, orientation)
         }
     };
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(label, e.to_string()))?;
+    let image =
+        DynamicImage::from_decoder(decoder).map_err(|e| decode_error(label, e.to_string()))?;
     let (original_width, original_height) = if orientation::swaps_axes(orientation) {
         (height, width)
     } else {

@@ -23,7 +23,9 @@ pub fn decode(
     options: &DecodeOptions,
     format: ImageFormat,
 ) -> Result<DecodedImage> {
-    super::guarded(label, "libheif", || with_libheif::decode(bytes, label, options, format))
+    super::guarded(label, "libheif", || {
+        with_libheif::decode(bytes, label, options, format)
+    })
 }
 
 #[cfg(not(feature = "heif"))]
@@ -51,7 +53,9 @@ mod with_libheif {
         RgbChroma,
     };
 
-    use super::super::{check_pixels, composite_on_white, decode_error, DecodeOptions, DecodedImage, ImageFormat};
+    use super::super::{
+        check_pixels, composite_on_white, decode_error, DecodeOptions, DecodedImage, ImageFormat,
+    };
     use crate::error::{Error, Result};
 
     fn failure(label: &str, format: ImageFormat, error: HeifError) -> Error {

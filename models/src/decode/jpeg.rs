@@ -117,7 +117,9 @@ pub(crate) fn decode_oriented(
     let mut decoded =
         generic::decode_with_exif(bytes, label, options, ImageFormat::Jpeg, exif, orientation)
             .map_err(|_| decode_error(label, last_error.clone()))?;
-    decoded.partial = Some(format!("libjpeg-turbo stopped ({last_error}); decoded by the fallback decoder"));
+    decoded.partial = Some(format!(
+        "libjpeg-turbo stopped ({last_error}); decoded by the fallback decoder"
+    ));
     Ok(decoded)
 }
 
@@ -137,9 +139,7 @@ fn describe_damage(warning: &str, rgb: &RgbImage) -> String {
     // A flat last row or two is common in real pictures (sky, borders); only a run says "lost".
     if missing >= height.div_ceil(50).max(2) {
         let percent = (f64::from(missing) * 100.0 / f64::from(height)).round();
-        format!(
-            "{warning}; the bottom {missing} of {height} rows (about {percent}%) are missing"
-        )
+        format!("{warning}; the bottom {missing} of {height} rows (about {percent}%) are missing")
     } else {
         warning.to_string()
     }
@@ -213,11 +213,7 @@ impl Session {
         let session = Self { handle };
         // SAFETY: valid handle; parameters documented by TurboJPEG 3.
         unsafe {
-            raw::tj3Set(
-                session.handle,
-                raw::TJPARAM_TJPARAM_STOPONWARNING as i32,
-                0,
-            );
+            raw::tj3Set(session.handle, raw::TJPARAM_TJPARAM_STOPONWARNING as i32, 0);
             raw::tj3Set(
                 session.handle,
                 raw::TJPARAM_TJPARAM_SCANLIMIT as i32,
@@ -259,7 +255,8 @@ impl Session {
         Ok(Header {
             width: width as u32,
             height: height as u32,
-            cmyk: colorspace == raw::TJCS_TJCS_CMYK as i32 || colorspace == raw::TJCS_TJCS_YCCK as i32,
+            cmyk: colorspace == raw::TJCS_TJCS_CMYK as i32
+                || colorspace == raw::TJCS_TJCS_YCCK as i32,
             lossless,
         })
     }

@@ -8,7 +8,10 @@ use std::io::Cursor;
 use image::{ImageBuffer, Rgba, RgbaImage};
 use jxl_oxide::{EnumColourEncoding, JxlImage, RenderingIntent};
 
-use super::{check_pixels, composite_on_white, decode_error, guarded, DecodeOptions, DecodedImage, ImageFormat};
+use super::{
+    check_pixels, composite_on_white, decode_error, guarded, DecodeOptions, DecodedImage,
+    ImageFormat,
+};
 use crate::error::Result;
 
 pub fn decode(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<DecodedImage> {
@@ -16,7 +19,8 @@ pub fn decode(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<Deco
 }
 
 fn decode_inner(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<DecodedImage> {
-    let jxl_error = |e: Box<dyn std::error::Error + Send + Sync>| decode_error(label, format!("JPEG XL: {e}"));
+    let jxl_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| decode_error(label, format!("JPEG XL: {e}"));
     let mut image = JxlImage::builder()
         .read(Cursor::new(bytes))
         .map_err(jxl_error)?;
@@ -24,7 +28,10 @@ fn decode_inner(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<De
     check_pixels(label, width, height, options)?;
     image.request_color_encoding(EnumColourEncoding::srgb(RenderingIntent::Relative));
     if image.num_loaded_keyframes() == 0 {
-        return Err(decode_error(label, "JPEG XL: truncated before the first frame"));
+        return Err(decode_error(
+            label,
+            "JPEG XL: truncated before the first frame",
+        ));
     }
     let exif = image
         .aux_boxes()
@@ -33,7 +40,9 @@ fn decode_inner(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<De
         .and_then(|exif| match exif {
             jxl_oxide::AuxBoxData::Data(raw) => {
                 let payload = raw.payload();
-                payload.get(raw.tiff_header_offset() as usize..).map(<[u8]>::to_vec)
+                payload
+                    .get(raw.tiff_header_offset() as usize..)
+                    .map(<[u8]>::to_vec)
             }
             _ => None,
         });

@@ -24,7 +24,10 @@ pub fn exif_orientation(raw: &[u8]) -> Option<Orientation> {
         Ok(exif) => exif,
         Err(exif::Error::PartialResult(partial)) => {
             let (exif, errors) = partial.into_inner();
-            tracing::debug!(?errors, "EXIF block partly unreadable; orientation read past it");
+            tracing::debug!(
+                ?errors,
+                "EXIF block partly unreadable; orientation read past it"
+            );
             exif
         }
         Err(_) => return None,

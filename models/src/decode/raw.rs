@@ -24,9 +24,7 @@ const MAX_CANDIDATES: usize = 64;
 /// Decodes a RAW.
 pub fn decode(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<DecodedImage> {
     let exif = tiff_exif(bytes);
-    let orientation = exif
-        .as_deref()
-        .and_then(orientation::exif_orientation);
+    let orientation = exif.as_deref().and_then(orientation::exif_orientation);
     let preview = largest_preview(bytes);
     let big_enough = |(w, h): (u32, u32)| w.min(h) >= options.min_short_side;
     let mut preview_error = None;
@@ -44,7 +42,9 @@ pub fn decode(bytes: &[u8], label: &str, options: &DecodeOptions) -> Result<Deco
         Err(demosaic_error) => {
             // A preview smaller than asked for is still better than nothing.
             if let Some((offset, _)) = preview.filter(|_| preview_error.is_none()) {
-                if let Ok(decoded) = decode_preview(bytes, offset, label, options, exif, orientation) {
+                if let Ok(decoded) =
+                    decode_preview(bytes, offset, label, options, exif, orientation)
+                {
                     return Ok(decoded);
                 }
             }
@@ -143,7 +143,9 @@ fn demosaic(
         let decoder = rawler::get_decoder(&source).map_err(raw_error)?;
         let params = RawDecodeParams::default();
         // Sizes first (no pixel decoded): the bomb guard.
-        let header = decoder.raw_image(&source, &params, true).map_err(raw_error)?;
+        let header = decoder
+            .raw_image(&source, &params, true)
+            .map_err(raw_error)?;
         check_pixels(
             label,
             u32::try_from(header.width).unwrap_or(u32::MAX),
@@ -159,7 +161,9 @@ fn demosaic(
                     .filter(|o| (1..=8).contains(o))
             })
             .unwrap_or(1);
-        let raw = decoder.raw_image(&source, &params, false).map_err(raw_error)?;
+        let raw = decoder
+            .raw_image(&source, &params, false)
+            .map_err(raw_error)?;
         let developed = RawDevelop::default()
             .develop_intermediate(&raw)
             .map_err(raw_error)?;

@@ -88,8 +88,7 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// A bare JPEG XL codestream (`FF 0A`) or the ISO BMFF container with its `JXL ` signature box.
 fn is_jxl(head: &[u8]) -> bool {
-    head.starts_with(&[0xFF, 0x0A])
-        || head.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n")
+    head.starts_with(&[0xFF, 0x0A]) || head.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n")
 }
 
 /// Classic TIFF (`*` = 42) and BigTIFF (`+` = 43), both byte orders.
