@@ -55,6 +55,8 @@ impl PhotoDecoder for ImageCrateDecoder {
             original_width,
             original_height,
             exif,
+            orientation: u16::from(orientation.to_exif()),
+            partial: None,
         })
     }
 }
