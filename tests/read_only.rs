@@ -58,7 +58,7 @@ fn read_only_commands_work_while_a_writer_holds_the_lock() {
             .arg("--library")
             .arg(&library),
     );
-    assert!(err.contains("locked") || err.contains("lock"), "{err}");
+    assert!(err.contains("being written by another process"), "{err}");
     let outputs: Vec<serde_json::Value> = read_only_commands(&home, &library, &model)
         .iter_mut()
         .map(|command| json(&ok(command)))

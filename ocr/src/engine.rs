@@ -610,7 +610,8 @@ mod tests {
     fn side_limits_round_to_multiples_of_32() {
         assert_eq!(
             side_limited_size(4000, 3000, 2000, true),
-            Some((2000, 1504))
+            // 2000 / 32 = 62.5 rounds half to even: 62 × 32.
+            Some((1984, 1504))
         );
         assert_eq!(side_limited_size(600, 20, 30, false), Some((896, 32)));
         assert_eq!(side_limited_size(10, 3, 30, false), Some((96, 32)));
