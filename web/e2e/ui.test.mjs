@@ -328,7 +328,9 @@ test('empty results and errors are explained', async () => {
   assert.deepEqual(problems, []);
 });
 
-test('token: prompt on 401, #token= is remembered and stripped', { skip: !usingMock && 'needs the mock server' }, async () => {
+// Runs against a secured mock server of its own in both modes, so it never skips: the real
+// server's token flow is the second pass of scripts/e2e.
+test('token: prompt on 401, #token= is remembered and stripped', async () => {
   const secured = await startMockServer({ port: 0, token: 's3cret-token' });
   try {
     const { page, context, problems } = await openBrowser();
