@@ -298,7 +298,7 @@ fn corrupted_jpeg_matches_pil() {
         .resize_and_crop(&decoded.rgb)
         .unwrap()
         .into_raw();
-    let reference = reference_crops(&config_path, &[path.clone()]);
+    let reference = reference_crops(&config_path, std::slice::from_ref(&path));
     let (mean, max) = diff(&ours, &reference[0]);
     println!("corrupted JPEG vs PIL: mean {mean:.3} max {max}");
     assert!(max <= 2, "mean {mean:.3} max {max}");

@@ -283,10 +283,8 @@ fn offset_round(path: &[(i64, i64)], delta: f64) -> Vec<(i64, i64)> {
                 k = j;
                 continue;
             }
-        } else if sin_a > 1.0 {
-            sin_a = 1.0;
-        } else if sin_a < -1.0 {
-            sin_a = -1.0;
+        } else {
+            sin_a = sin_a.clamp(-1.0, 1.0);
         }
         if sin_a * delta < 0.0 {
             push(&mut out, normals[k].0, normals[k].1);
@@ -361,8 +359,9 @@ impl Homography {
                 if row != col {
                     let factor = a[row][col] / a[col][col];
                     if factor != 0.0 {
-                        for k in col..9 {
-                            a[row][k] -= factor * a[col][k];
+                        let pivot_row = a[col];
+                        for (value, pivot) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                            *value -= factor * pivot;
                         }
                     }
                 }

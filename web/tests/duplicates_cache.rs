@@ -27,7 +27,7 @@ fn model() -> ModelIdentity {
 
 /// Unit vector mostly along `axis`, tilted a little towards the next one by `tilt`.
 fn near(axis: usize, tilt: f32) -> Vec<f32> {
-    let mut v = vec![0.0; DIM];
+    let mut v = [0.0; DIM];
     v[axis] = 1.0;
     v[(axis + 1) % DIM] = tilt;
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -290,7 +290,7 @@ impl Session {
                 bytes.len() as raw::size_t,
                 pixels.as_mut_ptr(),
                 pitch as i32,
-                raw::TJPF_TJPF_RGB as i32,
+                raw::TJPF_TJPF_RGB,
             )
         };
         let warning = if status != 0 {

@@ -159,7 +159,7 @@ fn tiff_is_raw(bytes: &[u8]) -> bool {
             _ => {}
         }
     }
-    (make && sub_ifds) || (make && reduced)
+    make && (sub_ifds || reduced)
 }
 
 /// `BM` alone is two letters that plain text can start with, so the DIB header size must also be
