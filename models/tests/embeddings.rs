@@ -16,32 +16,13 @@ const TEXTS: &[&str] = &[
     "a very long caption that goes on and on about a dog on a beach at sunset with friends",
 ];
 
-fn pseudo_random_pixels(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-fn f32_base64(values: &[f32]) -> String {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    common::base64_encode(&bytes)
-}
-
 fn reference_embed(
     dir: &Path,
     pixels: &[Vec<f32>],
     ids: &[Vec<u32>],
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let request = serde_json::json!({
-        "pixels": pixels.iter().map(|p| f32_base64(p)).collect::<Vec<_>>(),
+        "pixels": pixels.iter().map(|p| common::f32_base64(p)).collect::<Vec<_>>(),
         "ids": ids,
     });
     let dir_arg = dir.display().to_string();
@@ -69,7 +50,7 @@ fn check_model(name: &str) {
 
     // 1. Same inputs on both sides.
     let pixels: Vec<Vec<f32>> = (0..3)
-        .map(|i| pseudo_random_pixels(model.image.input_len(), i))
+        .map(|i| common::pseudo_random_pixels(model.image.input_len(), i, 2.0))
         .collect();
     let ids = model
         .text

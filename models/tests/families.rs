@@ -356,25 +356,6 @@ fn pixels_match_the_reference_image_processors() {
     }
 }
 
-fn pseudo_random_pixels(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn f32_base64(values: &[f32]) -> String {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    common::base64_encode(&bytes)
-}
-
 const TEXTS: &[&str] = &[
     "a photo of a cat",
     "un perro en la playa",
@@ -390,7 +371,7 @@ fn check_embeddings(name: &str, variant: Variant) -> f64 {
     assert_eq!(spec.variant, variant);
     let model = ClipModel::open(&spec, &cpu()).unwrap_or_else(|e| panic!("{name} {variant}: {e}"));
     let pixels: Vec<Vec<f32>> = (0..3)
-        .map(|i| pseudo_random_pixels(model.image.input_len(), i))
+        .map(|i| common::pseudo_random_pixels(model.image.input_len(), i, 1.0))
         .collect();
     let rows: Vec<_> = TEXTS
         .iter()
@@ -403,7 +384,7 @@ fn check_embeddings(name: &str, variant: Variant) -> f64 {
         })
         .collect();
     let request = serde_json::json!({
-        "pixels": pixels.iter().map(|p| f32_base64(p)).collect::<Vec<_>>(),
+        "pixels": pixels.iter().map(|p| common::f32_base64(p)).collect::<Vec<_>>(),
         "ids": rows.iter().map(|r| r.ids.clone()).collect::<Vec<_>>(),
         "lengths": rows.iter().map(|r| r.len).collect::<Vec<_>>(),
     });
@@ -471,7 +452,7 @@ fn fp16_and_int8_towers_stay_close_to_fp32() {
     };
     let fp32 = open(Variant::Fp32);
     let pixels: Vec<Vec<f32>> = (10..14)
-        .map(|i| pseudo_random_pixels(fp32.image.input_len(), i))
+        .map(|i| common::pseudo_random_pixels(fp32.image.input_len(), i, 1.0))
         .collect();
     let slices: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
     let base_images = fp32.image.embed_images(&slices).expect("fp32");

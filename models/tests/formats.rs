@@ -7,6 +7,8 @@
 //! HEIC, Pillow's libavif for AVIF, libjxl's djxl for JPEG XL, LibRaw (rawpy) for the DNG preview
 //! and demosaic, PIL for JPEG.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -460,7 +462,7 @@ fn embeddings_match_the_python_reference() {
                     (f32::from(*value) * config.rescale_factor - config.mean[c]) / config.std[c];
             }
             let bytes: Vec<u8> = chw.iter().flat_map(|v| v.to_le_bytes()).collect();
-            base64_encode(&bytes)
+            common::base64_encode(&bytes)
         })
         .collect();
     let request = serde_json::json!({ "pixels": tensors, "ids": [] }).to_string();
@@ -513,23 +515,4 @@ fn embeddings_match_the_python_reference() {
         "embeddings vs Python reference: worst cosine {:.6} ({})",
         worst.0, worst.1
     );
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let acc = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((acc >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

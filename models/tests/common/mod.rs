@@ -174,3 +174,25 @@ pub fn write_pattern_png(path: &Path, width: u32, height: u32, seed: u32) {
     });
     image.save(path).expect("write test PNG");
 }
+
+/// Deterministic pseudo-random model inputs in `[-amplitude, amplitude)` (an LCG, so the Rust and
+/// Python sides of a parity test see the same tensor without sharing a random generator).
+pub fn pseudo_random_pixels(len: usize, seed: u64, amplitude: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * (2.0 * amplitude) - amplitude
+        })
+        .collect()
+}
+
+/// Little-endian f32 bytes, base64: how tensors travel to the Python reference.
+pub fn f32_base64(values: &[f32]) -> String {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    base64_encode(&bytes)
+}
