@@ -27,7 +27,7 @@ use crate::imageops::{
     pad_vertically, resize_linear, rotate180, rotate90_ccw, warp_perspective_cubic,
 };
 use crate::model::OcrModel;
-use crate::recognize::{aspect, by_aspect, ctc_decode, write_line_tensor, Charset};
+use crate::recognize::{aspect, by_aspect, ctc_decode, line_batch_tensor, Charset};
 
 /// Settings of the whole pipeline; the defaults are RapidOCR 1.4.4's `config.yaml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -408,18 +408,8 @@ impl OcrEngine {
     fn classify(&self, crops: &mut [RgbImage]) -> Result<()> {
         let (height, width) = CLASSIFIER_SHAPE;
         let order = by_aspect(crops);
-        let slot = (3 * height * width) as usize;
         for batch in order.chunks(self.options.classifier_batch.max(1)) {
-            let mut data = vec![0.0f32; slot * batch.len()];
-            for (k, &index) in batch.iter().enumerate() {
-                write_line_tensor(
-                    &crops[index],
-                    height,
-                    width,
-                    width,
-                    &mut data[k * slot..(k + 1) * slot],
-                );
-            }
+            let data = line_batch_tensor(crops, batch, height, width);
             let (shape, probabilities) = self
                 .classifier
                 .run([batch.len(), 3, height as usize, width as usize], data)?;
@@ -451,17 +441,7 @@ impl OcrEngine {
                 max_ratio = max_ratio.max(aspect(&crops[index]));
             }
             let width = (f64::from(height) * max_ratio) as u32;
-            let slot = (3 * height * width) as usize;
-            let mut data = vec![0.0f32; slot * batch.len()];
-            for (k, &index) in batch.iter().enumerate() {
-                write_line_tensor(
-                    &crops[index],
-                    height,
-                    width,
-                    width,
-                    &mut data[k * slot..(k + 1) * slot],
-                );
-            }
+            let data = line_batch_tensor(crops, batch, height, width);
             let (shape, probabilities) = self
                 .recognizer
                 .run([batch.len(), 3, height as usize, width as usize], data)?;

@@ -116,6 +116,17 @@ pub fn ctc_decode(probabilities: &[f32], classes: usize, charset: &Charset) -> D
     Decoded { text, confidence }
 }
 
+/// The `batch.len() × 3 × height × width` input of the classifier or the recogniser: the crops
+/// `crops[i]` for each `i` in `batch`, one [`write_line_tensor`] slot each.
+pub fn line_batch_tensor(crops: &[RgbImage], batch: &[usize], height: u32, width: u32) -> Vec<f32> {
+    let slot = (3 * height * width) as usize;
+    let mut data = vec![0.0f32; slot * batch.len()];
+    for (out, &index) in data.chunks_exact_mut(slot).zip(batch) {
+        write_line_tensor(&crops[index], height, width, width, out);
+    }
+    data
+}
+
 /// A crop resized to `height`, `ceil(height × aspect)` wide but at most `max_width`, normalised
 /// and written into a zero-padded `3 × height × padded_width` slot.
 pub fn write_line_tensor(
