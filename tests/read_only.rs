@@ -109,6 +109,7 @@ fn version_1_library(dir: &Path) {
             exif: Default::default(),
             tags: vec![],
             indexed_at: 0,
+            text: None,
         };
         db.insert(
             [v1::RECORD, &id.to_be_bytes()].concat(),

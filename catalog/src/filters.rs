@@ -11,12 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 
 use crate::record::{ImageRecord, Orientation};
 
 /// The filter keys [`Filters::set`] accepts.
-pub const FILTER_KEYS: [&str; 8] = [
+pub const FILTER_KEYS: [&str; 10] = [
     "folder",
     "after",
     "before",
@@ -25,6 +24,8 @@ pub const FILTER_KEYS: [&str; 8] = [
     "min-pixels",
     "orientation",
     "tag",
+    "text",
+    "has-text",
 ];
 
 /// A filter that cannot be parsed.
@@ -61,6 +62,12 @@ pub struct Filters {
     pub orientation: Option<Orientation>,
     /// Tags that must all be present (case-insensitive).
     pub tags: Vec<String>,
+    /// Words that must all be in the text read in the image (OCR), as words or as parts of
+    /// run-together words ([`crate::words`]).
+    pub text: Option<String>,
+    /// Only images in which OCR found text (`true`), or only those in which it found none or has
+    /// not read yet (`false`).
+    pub has_text: Option<bool>,
 }
 
 impl Filters {
@@ -121,6 +128,19 @@ impl Filters {
                 )
             }
             "tag" => self.tags.push(value.to_string()),
+            "text" => {
+                if crate::words::text_words(value).is_empty() {
+                    return Err(invalid("no letters or digits to match"));
+                }
+                self.text = Some(value.to_string())
+            }
+            "has-text" => {
+                self.has_text = Some(match value.to_lowercase().as_str() {
+                    "yes" | "true" | "1" => true,
+                    "no" | "false" | "0" => false,
+                    _ => return Err(invalid("expected yes or no")),
+                })
+            }
             _ => {
                 return Err(FilterError::UnknownFilter {
                     key: key.to_string(),
@@ -130,8 +150,11 @@ impl Filters {
         Ok(())
     }
 
-    /// Applies `key=value`.
+    /// Applies `key=value`; a bare `has-text` means `has-text=yes`.
     pub fn set_pair(&mut self, pair: &str) -> Result<(), FilterError> {
+        if pair.trim() == "has-text" {
+            return self.set("has-text", "yes");
+        }
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| FilterError::NotKeyValue(pair.to_string()))?;
@@ -158,6 +181,15 @@ impl Filters {
             .map(|e| extension_key(e))
             .filter(|e| !e.is_empty())
             .collect()
+    }
+
+    /// The image-text condition as words ([`crate::words::text_words`]), all of which must be
+    /// present.
+    pub fn text_words(&self) -> Vec<String> {
+        self.text
+            .as_deref()
+            .map(crate::words::text_words)
+            .unwrap_or_default()
     }
 
     /// The tag condition as [`tag_key`]s, all of which must be present.
@@ -194,6 +226,22 @@ impl Filters {
         if self.orientation.is_some_and(|o| o != record.orientation()) {
             return false;
         }
+        if self
+            .has_text
+            .is_some_and(|wanted| wanted != record.has_text())
+        {
+            return false;
+        }
+        let wanted_text = self.text_words();
+        if !wanted_text.is_empty() {
+            let have = record.text.as_ref().map(|t| t.joined()).unwrap_or_default();
+            if !wanted_text
+                .iter()
+                .all(|w| crate::words::text_has_word(&have, w))
+            {
+                return false;
+            }
+        }
         let have_tags: Vec<String> = record.tags.iter().map(|t| tag_key(t)).collect();
         self.tag_keys().iter().all(|t| have_tags.contains(t))
     }
@@ -210,17 +258,9 @@ pub fn path_components(path: &Path) -> Vec<String> {
 }
 
 /// The words of a camera name, as tantivy's default analyzer (the one the keyword index uses for
-/// its `camera` field) makes them: runs of letters and digits, lower-cased, shorter than 40 bytes.
+/// its `camera` field) makes them: the same words as image text ([`crate::words::text_words`]).
 pub fn camera_words(text: &str) -> Vec<String> {
-    let mut analyzer: TextAnalyzer = TokenizerManager::default()
-        .get("default")
-        .expect("tantivy registers its default tokenizer");
-    let mut stream = analyzer.token_stream(text);
-    let mut words = Vec::new();
-    while stream.advance() {
-        words.push(stream.token().text.clone());
-    }
-    words
+    crate::words::text_words(text)
 }
 
 /// How extensions are compared: without a leading dot, ASCII lower case (as
@@ -299,6 +339,7 @@ mod tests {
             },
             tags: vec!["Beach".into()],
             indexed_at: 0,
+            text: None,
         }
     }
 

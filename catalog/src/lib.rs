@@ -30,9 +30,11 @@ mod filters;
 mod fsutil;
 mod reader;
 mod record;
+mod settings;
 mod text;
 mod tuning;
 mod vectors;
+pub mod words;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -44,9 +46,10 @@ pub use filters::{
 };
 pub use reader::{cosine, Reader, Snapshot};
 pub use record::{
-    bytes_to_path, path_to_bytes, ExifFields, Failure, ImageId, ImageRecord, ModelIdentity,
-    Orientation,
+    bytes_to_path, path_to_bytes, ExifFields, Failure, ImageId, ImageRecord, ImageText,
+    ModelIdentity, Orientation, TextLine,
 };
+pub use settings::LibrarySettings;
 pub use tuning::{
     Family, FamilyRecall, SearchTuning, DEFAULT_MAX_BREADTH, TARGET_RECALL, TUNE_MIN_VECTORS,
 };
@@ -103,7 +106,11 @@ impl LibraryLayout {
         self.root.join(magpie_migrations::DB_DIR)
     }
     pub fn text_dir(&self) -> PathBuf {
-        self.root.join("text")
+        self.root.join(magpie_migrations::TEXT_DIR)
+    }
+    /// The library's own settings ([`LibrarySettings`]).
+    pub fn settings_file(&self) -> PathBuf {
+        self.root.join("settings.json")
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("writer.lock")
@@ -132,6 +139,7 @@ fn stats_for(
     images: u64,
     vectors: usize,
     failures: usize,
+    (text_read, text_found): (u64, u64),
 ) -> Stats {
     // The sidecar the last save wrote describes the vectors readers search.
     let sidecar = vectors::read_sidecar(&layout.root).ok().flatten();
@@ -166,6 +174,8 @@ fn stats_for(
         bytes_vectors,
         bytes_keywords,
         bytes_thumbnails,
+        text_read,
+        text_found,
         bytes_total: bytes_database + bytes_vectors + bytes_keywords + bytes_thumbnails,
     }
 }

@@ -95,6 +95,22 @@ impl Snapshot {
         self.text.keyword_search(text, filters, limit)
     }
 
+    /// Images whose OCR text matches `query` (see [`crate::words`]), best first, each flagged
+    /// when it holds every word and phrase of the query.
+    pub fn image_text_search(
+        &self,
+        query: &crate::words::TextQuery,
+        filters: &Filters,
+        limit: usize,
+    ) -> Result<Vec<(ImageId, f32, bool)>, String> {
+        self.text.image_text_search(query, filters, limit)
+    }
+
+    /// How many images OCR has read, and in how many it found text.
+    pub fn text_counts(&self) -> (u64, u64) {
+        self.text.text_counts()
+    }
+
     pub fn vectors_len(&self) -> usize {
         self.vectors.len()
     }
@@ -317,6 +333,7 @@ impl Reader {
             s.len(),
             s.vectors_len(),
             self.failures().len(),
+            s.text_counts(),
         ))
     }
 }

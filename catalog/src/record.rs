@@ -53,6 +53,53 @@ pub struct ImageRecord {
     /// Unix seconds when it was (re-)embedded.
     #[serde(default)]
     pub indexed_at: i64,
+    /// The words read in the image by OCR; `None` until the OCR stage has read it (a new or
+    /// changed file starts without, which is what makes that stage incremental).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<ImageText>,
+}
+
+/// What OCR read in one image: lines in reading order, each with its box and confidence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageText {
+    pub lines: Vec<TextLine>,
+    /// Text regions the detector found beyond its cap and did not read (0 for almost every
+    /// image; a page of tiny print says how much it left out).
+    pub dropped_regions: usize,
+    /// The OCR model that read it (`PP-OCRv4`), so a better model can re-read later.
+    pub model: String,
+    /// Unix seconds when it was read.
+    pub read_at: i64,
+    /// Why the image could not be read (it is then not retried until the file changes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line of recognised text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextLine {
+    pub text: String,
+    /// Mean probability of the line's characters, 0–1.
+    pub confidence: f32,
+    /// Top-left, top-right, bottom-right, bottom-left corners in the displayed image's pixels
+    /// (after EXIF orientation, the frame the thumbnails and the lightbox show).
+    pub corners: [[f32; 2]; 4],
+}
+
+impl ImageText {
+    /// All the text, one line per line.
+    pub fn joined(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.iter().all(|l| l.text.trim().is_empty())
+    }
 }
 
 impl ImageRecord {
@@ -92,6 +139,11 @@ impl ImageRecord {
             std::cmp::Ordering::Less => Orientation::Portrait,
             std::cmp::Ordering::Equal => Orientation::Square,
         }
+    }
+
+    /// Whether OCR found any text in the image (false also when it has not read it yet).
+    pub fn has_text(&self) -> bool {
+        self.text.as_ref().is_some_and(|t| !t.is_empty())
     }
 
     pub fn camera(&self) -> String {

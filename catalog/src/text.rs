@@ -8,8 +8,11 @@ use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, QueryParser, RangeQuery,
+    TermQuery,
+};
 use tantivy::schema::{
     Facet, Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
 };
@@ -20,6 +23,7 @@ use tantivy::{
 use crate::error::{CatalogError, Result};
 use crate::filters::{path_components, tag_key, Filters};
 use crate::record::{ImageId, ImageRecord};
+use crate::words::{text_words, word_parts, TextQuery};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -36,6 +40,12 @@ pub(crate) struct Fields {
     pixels: Field,
     orientation: Field,
     record: Field,
+    /// The words read in the image (OCR), with positions for "quoted phrases".
+    ocr: Field,
+    /// Parts of run-together OCR words, one raw term each ([`crate::words::word_parts`]).
+    ocr_parts: Field,
+    /// What OCR made of the image: [`TEXT_FOUND`], [`TEXT_NONE`] or [`TEXT_UNREAD`].
+    text_state: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -54,6 +64,9 @@ fn schema() -> (Schema, Fields) {
         pixels: b.add_u64_field("pixels", INDEXED | FAST),
         orientation: b.add_text_field("orientation", STRING),
         record: b.add_bytes_field("record", STORED),
+        ocr: b.add_text_field("ocr", TEXT),
+        ocr_parts: b.add_text_field("ocr_parts", STRING),
+        text_state: b.add_text_field("text_state", STRING),
     };
     (b.build(), fields)
 }
@@ -62,6 +75,26 @@ fn schema() -> (Schema, Fields) {
 /// image below it.
 fn folder_facet(folder: &Path) -> Facet {
     Facet::from_path(path_components(folder))
+}
+
+/// How much a part of a run-together word counts against a whole word: enough to find
+/// "COMETZEPHYRSPARROW" for "zephyr", little enough that an image where the word stands on its own
+/// ranks above it.
+const PART_WEIGHT: f32 = 0.3;
+/// How much a quoted phrase of image text counts against one word.
+const PHRASE_WEIGHT: f32 = 2.0;
+
+/// `text_state` values.
+const TEXT_FOUND: &str = "found";
+const TEXT_NONE: &str = "none";
+const TEXT_UNREAD: &str = "unread";
+
+fn text_state(record: &ImageRecord) -> &'static str {
+    match &record.text {
+        None => TEXT_UNREAD,
+        Some(t) if t.is_empty() => TEXT_NONE,
+        Some(_) => TEXT_FOUND,
+    }
 }
 
 pub(crate) struct TextIndex {
@@ -182,6 +215,20 @@ impl TextWriter {
         for tag in &record.tags {
             document.add_text(f.tag, tag_key(tag));
         }
+        document.add_text(f.text_state, text_state(record));
+        if let Some(text) = record.text.as_ref().filter(|t| !t.is_empty()) {
+            let joined = text.joined();
+            let mut parts: Vec<String> = text_words(&joined)
+                .iter()
+                .flat_map(|w| word_parts(w))
+                .collect();
+            parts.sort();
+            parts.dedup();
+            for part in parts {
+                document.add_text(f.ocr_parts, part);
+            }
+            document.add_text(f.ocr, joined);
+        }
         self.writer
             .add_document(document)
             .map_err(CatalogError::text(&self.dir))?;
@@ -261,6 +308,19 @@ impl TextSnapshot {
         crate::fsutil::release_mapped_pages(&stores);
     }
 
+    /// How many images OCR has read, and in how many of them it found text.
+    pub fn text_counts(&self) -> (u64, u64) {
+        let count = |state: &str| {
+            let query = TermQuery::new(
+                Term::from_field_text(self.fields.text_state, state),
+                IndexRecordOption::Basic,
+            );
+            self.searcher.search(&query, &Count).unwrap_or(0) as u64
+        };
+        let found = count(TEXT_FOUND);
+        (found + count(TEXT_NONE), found)
+    }
+
     /// The tantivy form of [`Filters`]; each condition comes from the accessor that
     /// [`Filters::matches`] uses too, so the index and plain records decide alike.
     fn filter_query(&self, filters: &Filters) -> Box<dyn Query> {
@@ -311,7 +371,108 @@ impl TextSnapshot {
         for tag in filters.tag_keys() {
             must.push((Occur::Must, term_query(Term::from_field_text(f.tag, &tag))));
         }
+        if let Some(wanted) = filters.has_text {
+            let found = term_query(Term::from_field_text(f.text_state, TEXT_FOUND));
+            must.push((if wanted { Occur::Must } else { Occur::MustNot }, found));
+        }
+        for word in filters.text_words() {
+            must.push((Occur::Must, self.image_word_query(&word, 1.0)));
+        }
         Box::new(BooleanQuery::new(must))
+    }
+
+    /// One word of image text: the whole word, or (weighing [`PART_WEIGHT`] as much) a part of
+    /// a run-together word.
+    fn image_word_query(&self, word: &str, weight: f32) -> Box<dyn Query> {
+        let f = &self.fields;
+        let whole = TermQuery::new(
+            Term::from_field_text(f.ocr, word),
+            IndexRecordOption::WithFreqs,
+        );
+        let part = TermQuery::new(
+            Term::from_field_text(f.ocr_parts, word),
+            IndexRecordOption::Basic,
+        );
+        Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(whole), weight)),
+            ),
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(part), weight * PART_WEIGHT)),
+            ),
+        ]))
+    }
+
+    /// A quoted phrase of image text: its words in order, in one line or across lines.
+    fn image_phrase_query(&self, phrase: &str) -> Option<Box<dyn Query>> {
+        let words = text_words(phrase);
+        match words.len() {
+            0 => None,
+            1 => Some(self.image_word_query(&words[0], PHRASE_WEIGHT)),
+            _ => {
+                let terms = words
+                    .iter()
+                    .map(|w| Term::from_field_text(self.fields.ocr, w))
+                    .collect();
+                Some(Box::new(BoostQuery::new(
+                    Box::new(PhraseQuery::new(terms)),
+                    PHRASE_WEIGHT,
+                )))
+            }
+        }
+    }
+
+    /// Images whose text (OCR) matches `query`, restricted by `filters`, best first (BM25 over
+    /// the words; parts of run-together words weigh less, phrases more). The flag says whether
+    /// the image holds *every* word and phrase of the query — the strong evidence a search ranks
+    /// first.
+    pub fn image_text_search(
+        &self,
+        query: &TextQuery,
+        filters: &Filters,
+        limit: usize,
+    ) -> Result<Vec<(ImageId, f32, bool)>, String> {
+        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut all: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in &query.words {
+            any.push((Occur::Should, self.image_word_query(word, 1.0)));
+            all.push((Occur::Must, self.image_word_query(word, 1.0)));
+        }
+        for phrase in &query.phrases {
+            if let Some(q) = self.image_phrase_query(phrase) {
+                any.push((Occur::Should, q.box_clone()));
+                all.push((Occur::Must, q));
+            }
+        }
+        if any.is_empty() {
+            return Ok(Vec::new());
+        }
+        let restricted = |q: Vec<(Occur, Box<dyn Query>)>| {
+            BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(BooleanQuery::new(q)) as Box<dyn Query>,
+                ),
+                (Occur::Must, self.filter_query(filters)),
+            ])
+        };
+        let collector = TopDocs::with_limit(limit.max(1)).order_by_score();
+        let ranked = self
+            .searcher
+            .search(&restricted(any), &collector)
+            .map_err(|e| e.to_string())?;
+        let complete: HashSet<tantivy::DocAddress> = self
+            .searcher
+            .search(&restricted(all), &DocSetCollector)
+            .map_err(|e| e.to_string())?;
+        let ids = self.ids_of(ranked.iter().map(|(_, a)| *a));
+        Ok(ids
+            .into_iter()
+            .zip(ranked.iter())
+            .map(|(id, (score, address))| (id, *score, complete.contains(address)))
+            .collect())
     }
 
     fn ids_of(&self, addresses: impl IntoIterator<Item = tantivy::DocAddress>) -> Vec<ImageId> {

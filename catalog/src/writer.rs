@@ -81,6 +81,10 @@ pub struct Stats {
     pub bytes_keywords: u64,
     pub bytes_thumbnails: u64,
     pub bytes_total: u64,
+    /// Images the OCR stage has read.
+    pub text_read: u64,
+    /// …and those in which it found text.
+    pub text_found: u64,
 }
 
 /// Vectors inserted at a time by `rebuild_vectors`.
@@ -796,7 +800,21 @@ impl Writer {
             self.db.scan_prefix(keys::RECORD).count() as u64,
             self.vectors.len(),
             self.failures()?.len(),
+            self.text_counts()?,
         ))
+    }
+
+    /// How many images OCR has read, and in how many it found text.
+    pub fn text_counts(&self) -> Result<(u64, u64)> {
+        let (mut read, mut found) = (0, 0);
+        for record in self.records() {
+            let record = record?;
+            if let Some(text) = &record.text {
+                read += 1;
+                found += u64::from(!text.is_empty());
+            }
+        }
+        Ok((read, found))
     }
 
     /// Every stored record path (with size, mtime and hash) for incremental planning.

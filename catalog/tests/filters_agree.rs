@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use magpie_catalog::{
-    parse_date, Change, ExifFields, Filters, ImageRecord, ModelIdentity, Reader, Writer,
-    WriterOptions,
+    parse_date, Change, ExifFields, Filters, ImageRecord, ImageText, ModelIdentity, Reader,
+    TextLine, Writer, WriterOptions,
 };
 
 const DIM: usize = 8;
@@ -26,6 +26,8 @@ struct Photo {
     mtime: &'static str,
     size: (u32, u32),
     tags: &'static [&'static str],
+    /// Lines OCR read; `None`: not read yet.
+    text: Option<&'static [&'static str]>,
 }
 
 const PHOTOS: &[Photo] = &[
@@ -37,6 +39,7 @@ const PHOTOS: &[Photo] = &[
         mtime: "2024-01-01",
         size: (4000, 3000),
         tags: &["Beach"],
+        text: Some(&["TOTAL 42.50 EUR", "Merci!"]),
     },
     Photo {
         path: "/photos/2023/lisbon-old/IMG_2.jpeg",
@@ -46,6 +49,7 @@ const PHOTOS: &[Photo] = &[
         mtime: "2019-03-02",
         size: (3000, 4000),
         tags: &["ÉTÉ", "beach"],
+        text: Some(&[]),
     },
     Photo {
         path: "/photos/2023/IMG_3.png",
@@ -55,6 +59,7 @@ const PHOTOS: &[Photo] = &[
         mtime: "2023-12-31",
         size: (500, 500),
         tags: &[],
+        text: None,
     },
     Photo {
         path: "/IMG_4.Jpg",
@@ -64,6 +69,7 @@ const PHOTOS: &[Photo] = &[
         mtime: "2021-03-01",
         size: (4032, 3024),
         tags: &["été"],
+        text: Some(&["COMETZEPHYRSPARROW"]),
     },
     Photo {
         path: "/photos/2022/trip/scan.TIFF",
@@ -73,6 +79,7 @@ const PHOTOS: &[Photo] = &[
         mtime: "2022-05-05",
         size: (2000, 2001),
         tags: &["Family", "scan"],
+        text: Some(&["Family archive 1999", "startling"]),
     },
 ];
 
@@ -97,6 +104,17 @@ fn records() -> Vec<ImageRecord> {
             },
             tags: p.tags.iter().map(|t| t.to_string()).collect(),
             indexed_at: 0,
+            text: p.text.map(|lines| ImageText {
+                lines: lines
+                    .iter()
+                    .map(|l| TextLine {
+                        text: l.to_string(),
+                        confidence: 0.9,
+                        corners: [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]],
+                    })
+                    .collect(),
+                ..ImageText::default()
+            }),
         })
         .collect()
 }
@@ -127,6 +145,15 @@ const CASES: &[(&[&str], &[u64])] = &[
     (&["orientation=portrait"], &[2, 5]),
     (&["orientation=square"], &[3]),
     (&["orientation=landscape", "camera=canon"], &[1]),
+    (&["has-text=yes"], &[1, 4, 5]),
+    (&["has-text=no"], &[2, 3]),
+    (&["text=42.50"], &[1]),
+    (&["text=total merci"], &[1]),
+    (&["text=TOTAL", "has-text=no"], &[]),
+    (&["text=zephyr"], &[4]),
+    (&["text=cometzephyrsparrow"], &[4]),
+    (&["text=art"], &[]),
+    (&["text=archive", "type=tiff"], &[5]),
 ];
 
 #[test]
@@ -170,4 +197,81 @@ fn the_keyword_index_and_plain_records_decide_alike() {
         assert_eq!(by_index, expected, "keyword index, {pairs:?}");
         assert_eq!(by_records, expected, "Filters::matches, {pairs:?}");
     }
+}
+
+/// The image-text search ranks what a person means: a word standing on its own above the same
+/// word inside a run-together line, an image holding every word flagged as complete, phrases in
+/// order only, and filters applied.
+#[test]
+fn image_text_search_finds_words_parts_and_phrases() {
+    use magpie_catalog::words::TextQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let model = ModelIdentity {
+        name: "test".into(),
+        checksum: "abc".into(),
+        dim: DIM,
+    };
+    let mut writer = Writer::open(dir.path(), &model, &WriterOptions::default()).unwrap();
+    let mut records = records();
+    // A sixth image where "zephyr" stands on its own.
+    let mut extra = records[3].clone();
+    extra.id = 6;
+    extra.path = PathBuf::from("/photos/sign.jpg");
+    extra.content_hash = format!("{:064x}", 6);
+    extra.text = Some(ImageText {
+        lines: vec![TextLine {
+            text: "Zephyr Street".into(),
+            confidence: 0.9,
+            corners: [[0.0; 2]; 4],
+        }],
+        ..ImageText::default()
+    });
+    records.push(extra);
+    let changes = records
+        .iter()
+        .map(|record| {
+            writer.allocate_id();
+            Change::Upsert {
+                record: record.clone(),
+                embedding: vec![1.0; DIM],
+            }
+        })
+        .collect();
+    writer.commit(changes).unwrap();
+    let reader = Reader::open(dir.path()).unwrap();
+    let snapshot = reader.snapshot();
+    let search = |bare: &str, phrases: &[&str], filters: &Filters| {
+        let query = TextQuery::new(bare, phrases.iter().map(|p| p.to_string()).collect());
+        snapshot.image_text_search(&query, filters, 10).unwrap()
+    };
+    let none = Filters::default();
+
+    let zephyr = search("zephyr", &[], &none);
+    let ids: Vec<u64> = zephyr.iter().map(|h| h.0).collect();
+    assert_eq!(ids, [6, 4], "standalone word first, run-together second");
+    assert!(zephyr.iter().all(|h| h.2), "both hold every word");
+
+    let total = search("total eur sunset", &[], &none);
+    assert_eq!(total.len(), 1);
+    assert_eq!(total[0].0, 1);
+    assert!(!total[0].2, "'sunset' is not in the image: not complete");
+
+    assert_eq!(search("", &["42.50 EUR"], &none)[0].0, 1);
+    assert!(
+        search("", &["EUR 42.50"], &none).is_empty(),
+        "words out of order"
+    );
+    assert!(
+        search("art", &[], &none).is_empty(),
+        "no accidental short substrings"
+    );
+
+    let mut tiff = Filters::default();
+    tiff.set_pair("type=tiff").unwrap();
+    assert!(search("zephyr", &[], &tiff).is_empty());
+    assert_eq!(
+        snapshot.text_counts(),
+        (5, 4),
+        "read: all but one; text in four"
+    );
 }

@@ -37,6 +37,7 @@ fn record(id: u64) -> ImageRecord {
         exif: Default::default(),
         tags: vec!["tag ".repeat(50)],
         indexed_at: 0,
+        text: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn record(id: u64, name: &str) -> ImageRecord {
         },
         tags: vec![],
         indexed_at: 0,
+        text: None,
     }
 }
 

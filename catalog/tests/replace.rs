@@ -30,6 +30,7 @@ fn record(id: u64, name: &str) -> ImageRecord {
         exif: Default::default(),
         tags: vec![],
         indexed_at: 0,
+        text: None,
     }
 }
 

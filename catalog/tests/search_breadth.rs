@@ -72,6 +72,7 @@ fn record(id: u64) -> ImageRecord {
         exif: ExifFields::default(),
         tags: vec![],
         indexed_at: 0,
+        text: None,
     }
 }
 

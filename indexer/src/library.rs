@@ -193,6 +193,7 @@ impl Sink for CatalogSink<'_> {
                 exif: exif_fields(&photo.metadata.exif),
                 tags,
                 indexed_at: now(),
+                text: None,
             };
             changes.push(Change::Upsert {
                 record,

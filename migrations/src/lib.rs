@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The format this build of Magpie writes.
-pub const CURRENT_VERSION: u32 = 2;
+pub const CURRENT_VERSION: u32 = 3;
 /// File holding the format version.
 pub const FORMAT_FILE: &str = "FORMAT";
 /// The sled database folder inside a library.
@@ -96,6 +96,11 @@ pub fn steps() -> &'static [Step] {
         to: 2,
         describe: "f16 embeddings, path/hash lookups, generation counter (derived indexes are rebuilt on open)",
         apply: v1_to_v2,
+    }, Step {
+        from: 2,
+        to: 3,
+        describe: "the keyword index gains the text read in images (OCR); it is rebuilt from the database on open",
+        apply: v2_to_v3,
     }]
 }
 
@@ -215,6 +220,23 @@ pub fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
+/// The keyword index folder inside a library (derived from sled, see `magpie-catalog`).
+pub const TEXT_DIR: &str = "text";
+
+/// 2 → 3: the records are unchanged (the OCR text is a new optional field), but the keyword
+/// index's schema gains the image-text fields, and tantivy cannot add fields to an existing
+/// index. The old index is removed; the writer that runs this step rebuilds it from sled as it
+/// opens (its generation is then behind sled's). Removing a folder that is already gone is a
+/// no-op, so the step is idempotent.
+fn v2_to_v3(dir: &Path) -> Result<()> {
+    let text = dir.join(TEXT_DIR);
+    match std::fs::remove_dir_all(&text) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(MigrationError::Io { path: text, source }),
+    }
+}
+
 /// 1 → 2: re-key records, convert embeddings to f16, build path and hash lookups, start the
 /// generation counter. Everything happens in one atomic batch; running it again on an already
 /// converted database finds no `rec/` keys and changes nothing.
@@ -308,6 +330,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn v2_to_v3_drops_only_the_keyword_index_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(TEXT_DIR)).unwrap();
+        std::fs::write(dir.path().join(TEXT_DIR).join("meta.json"), b"{}").unwrap();
+        std::fs::create_dir_all(dir.path().join(DB_DIR)).unwrap();
+        write_version(dir.path(), 2).unwrap();
+        assert_eq!(
+            upgrade(dir.path()).unwrap(),
+            Some(Upgraded { from: 2, to: 3 })
+        );
+        assert!(!dir.path().join(TEXT_DIR).exists());
+        assert!(dir.path().join(DB_DIR).is_dir(), "the database stays");
+        v2_to_v3(dir.path()).unwrap();
+        assert_eq!(read_version(dir.path()).unwrap(), Some(3));
+    }
+
+    #[test]
     fn new_library_gets_current_version_and_newer_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(upgrade(dir.path()).unwrap(), None);
@@ -354,7 +393,11 @@ mod tests {
         v1_to_v2(dir.path()).unwrap();
         assert_eq!(read_version(dir.path()).unwrap(), Some(1));
         let up = upgrade(dir.path()).unwrap().unwrap();
-        assert_eq!((up.from, up.to), (1, 2));
+        assert_eq!(
+            (up.from, up.to),
+            (1, CURRENT_VERSION),
+            "every step after it runs too"
+        );
         let db = sled::open(dir.path().join(DB_DIR)).unwrap();
         assert_eq!(db.scan_prefix(v2::RECORD).count(), 5);
         assert_eq!(db.scan_prefix(v2::PATH).count(), 5);

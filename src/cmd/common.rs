@@ -304,6 +304,7 @@ mod tests {
             exif: Default::default(),
             tags: vec!["x".into()],
             indexed_at: 5,
+            text: None,
         };
         let json = record_json(&record);
         assert_eq!(json["path"], "/photos/a b.jpg", "{json}");

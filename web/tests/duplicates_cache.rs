@@ -48,6 +48,7 @@ fn add(writer: &mut Writer, name: &str, embedding: Vec<f32>) {
         exif: Default::default(),
         tags: vec![],
         indexed_at: 0,
+        text: None,
     };
     writer
         .commit(vec![Change::Upsert { record, embedding }])

@@ -123,6 +123,7 @@ fn padding_record(id: u64, rng: &mut SplitMix64) -> ImageRecord {
         },
         tags: Vec::new(),
         indexed_at: taken_at,
+        text: None,
     }
 }
 

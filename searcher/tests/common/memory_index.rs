@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use magpie_catalog::words::{text_has_word, TextQuery};
 use magpie_catalog::{ExifFields, ImageRecord};
 use magpie_searcher::vector::cosine;
 use magpie_searcher::{BackendError, Filters, SearchIndex};
@@ -31,6 +32,7 @@ pub fn record(id: u64, path: &str, width: u32, height: u32) -> ImageRecord {
         exif: ExifFields::default(),
         tags: Vec::new(),
         indexed_at: 0,
+        text: None,
     }
 }
 
@@ -164,6 +166,33 @@ impl SearchIndex for MemoryIndex {
                     })
                     .sum();
                 (score > 0.0).then_some((i.id, score))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        Ok(scored)
+    }
+
+    /// One point per query word found in the image's text (whole or as a part, the catalog's
+    /// own [`text_has_word`]); complete when every word is found.
+    fn image_text_search(
+        &self,
+        query: &TextQuery,
+        limit: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(u64, f32, bool)>, BackendError> {
+        let mut scored: Vec<(u64, f32, bool)> = self
+            .images
+            .iter()
+            .filter(|i| filters.matches(&i.record))
+            .filter_map(|i| {
+                let text = i.record.text.as_ref()?.joined();
+                let found = query
+                    .words
+                    .iter()
+                    .filter(|w| text_has_word(&text, w))
+                    .count();
+                (found > 0).then_some((i.id, found as f32, found == query.words.len()))
             })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
