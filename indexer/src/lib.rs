@@ -6,7 +6,8 @@
 //! adapters to the real stack in [`library`]: `ModelDecoder` and `ModelEmbedder` (`magpie-models`)
 //! and `CatalogSink` (the `magpie-catalog` writer), wired together by [`library::index`], which is
 //! what `magpie index` and `magpie watch` call; [`reembed`] builds on it for
-//! `magpie library reembed`.
+//! `magpie library reembed`. [`text_stage`] reads the words in indexed images (OCR), as its own
+//! stage after embedding.
 //!
 //! One run, as [`library::index`] does it:
 //! ```text
@@ -26,6 +27,7 @@ pub mod prepare;
 pub mod progress;
 pub mod reembed;
 pub mod sniff;
+pub mod text_stage;
 pub mod thumbs;
 
 pub use backend::{

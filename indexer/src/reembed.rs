@@ -8,7 +8,7 @@
 //!   indexed into it meanwhile and no writer slips in between the two (the swapped-in library
 //!   comes back still locked, in [`Reembedded::writer`]);
 //! - the new library keeps the old one's vector quantization (an i8 library stays i8);
-//! - tags carry over by path;
+//! - tags carry over by path, and the text OCR read in an image while its content is the same;
 //! - an interrupted or failed re-embed leaves the old library untouched (the staging folder is
 //!   removed, and a leftover one is cleared by the next attempt).
 
@@ -79,8 +79,8 @@ pub fn reembed(
     for record in old.records() {
         let record = record?;
         if record.path.exists() {
-            if !record.tags.is_empty() {
-                tags.insert(record.path.clone(), record.tags.clone());
+            if !record.tags.is_empty() || record.text.is_some() {
+                tags.insert(record.path.clone(), Kept::of(&record));
             }
             paths.push(record.path);
         } else {
@@ -132,12 +132,30 @@ pub fn reembed(
     })
 }
 
-/// Indexes `paths` into a new library at `staging` and gives it the old tags.
+/// What a re-embed carries over from the old record of a path: its tags, and the text OCR read
+/// in it (which does not depend on the CLIP model) while the content is the same.
+struct Kept {
+    tags: Vec<String>,
+    content_hash: String,
+    text: Option<magpie_catalog::ImageText>,
+}
+
+impl Kept {
+    fn of(record: &magpie_catalog::ImageRecord) -> Self {
+        Self {
+            tags: record.tags.clone(),
+            content_hash: record.content_hash.clone(),
+            text: record.text.clone(),
+        }
+    }
+}
+
+/// Indexes `paths` into a new library at `staging` and gives it the old tags and image text.
 #[allow(clippy::too_many_arguments)]
 fn build(
     staging: &Path,
     paths: &[PathBuf],
-    tags: &std::collections::HashMap<PathBuf, Vec<String>>,
+    tags: &std::collections::HashMap<PathBuf, Kept>,
     quantization: magpie_catalog::Quantization,
     encoder: Arc<ImageEncoder>,
     model: &ModelIdentity,
@@ -171,8 +189,11 @@ fn build(
     let mut changes = Vec::new();
     for record in writer.records() {
         let mut record = record?;
-        if let Some(t) = tags.get(&record.path) {
-            record.tags = t.clone();
+        if let Some(kept) = tags.get(&record.path) {
+            record.tags = kept.tags.clone();
+            if kept.content_hash == record.content_hash {
+                record.text = kept.text.clone();
+            }
             changes.push(Change::UpdateRecord(record));
         }
     }
