@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use magpie_catalog::words::TextQuery;
 use magpie_catalog::Filters;
 
 /// Errors from a backend (model or index), boxed because each backend has its own error type.
@@ -69,6 +70,14 @@ pub trait SearchIndex: Send + Sync {
         limit: usize,
         filters: &Filters,
     ) -> Result<Vec<(u64, f32)>, BackendError>;
+    /// Matches of `query` in the text read in the images (OCR), best first, restricted by
+    /// `filters`; each flagged when the image holds every word and phrase of the query.
+    fn image_text_search(
+        &self,
+        query: &TextQuery,
+        limit: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(u64, f32, bool)>, BackendError>;
     /// The ids matching `filters`; `None` when the filters are empty (everything is allowed).
     fn allowed_ids(&self, filters: &Filters) -> Result<Option<HashSet<u64>>, BackendError>;
     /// The stored embedding of an image.

@@ -16,12 +16,13 @@ use crate::error::{Result, SearchError};
 use crate::fusion::{fuse, names_file, SearchMode};
 use crate::hnsw;
 use crate::prompts::PromptEnsemble;
-use crate::query::{keyword_text, validate_terms, QueryTerm, TermKind};
+use crate::query::{keyword_text, quoted_phrases, validate_terms, QueryTerm, TermKind};
 use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT, MAX_OFFSET};
 use crate::sort::{paginate, sort_hits};
 use crate::tags::{assign_tags_scored, ImageTags, TagRule, TagScoring};
 use crate::text_encoder::TextEncoder;
 use crate::vector::cosine;
+use magpie_catalog::words::TextQuery;
 
 /// Keyword hits checked for an exact file-name match (a file named like the query ranks near
 /// the top of BM25, since names are boosted).
@@ -164,11 +165,22 @@ impl Searcher {
             _ => (Vec::new(), HashSet::new()),
         };
 
+        let text_ranking = match (&keywords, request.mode) {
+            (Some(text), SearchMode::Keyword | SearchMode::Hybrid) => {
+                let query = TextQuery::new(text, quoted_phrases(&request.query));
+                index
+                    .image_text_search(&query, pool, &request.filters)
+                    .map_err(SearchError::Index)?
+            }
+            _ => Vec::new(),
+        };
+
         let mut hits: Vec<Hit> = fuse(
             request.mode,
             &vector_ranking,
             &keyword_ranking,
             &exact_names,
+            &text_ranking,
         )
         .into_iter()
         .map(|f| Hit {
@@ -176,6 +188,7 @@ impl Searcher {
             score: f.score,
             vector_score: f.vector_score,
             keyword_score: f.keyword_score,
+            text_score: f.text_score,
         })
         .collect();
         sort_hits(&mut hits, request.sort, |id| index.sort_key_date(id));
@@ -186,6 +199,7 @@ impl Searcher {
             returned = hits.len(),
             vector = vector_ranking.len(),
             keyword = keyword_ranking.len(),
+            image_text = text_ranking.len(),
             "search"
         );
         Ok(SearchResponse {
@@ -434,6 +448,15 @@ mod tests {
             _limit: usize,
             _filters: &Filters,
         ) -> std::result::Result<Vec<(u64, f32)>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn image_text_search(
+            &self,
+            _query: &TextQuery,
+            _limit: usize,
+            _filters: &Filters,
+        ) -> std::result::Result<Vec<(u64, f32, bool)>, BackendError> {
+            // Three coloured squares: no text in them.
             Ok(Vec::new())
         }
         fn allowed_ids(

@@ -1,4 +1,4 @@
-//! Merges the vector ranking and the keyword ranking.
+//! Merges the vector ranking, the keyword ranking and the image-text (OCR) ranking.
 //!
 //! Hybrid mode uses reciprocal-rank fusion (Cormack, Clarke & Büttcher, 2009):
 //! `score(d) = Σ_lists 1 / (k + rank(d))` with ranks from 1 and `k = 60`, the paper's value,
@@ -18,6 +18,12 @@ pub const RRF_K: f32 = 60.0;
 
 /// Added to the fused score of an exact file-name match; larger than any RRF sum.
 pub const EXACT_NAME_BONUS: f32 = 1.0;
+
+/// Added to the fused score of an image whose text (OCR) holds every word and phrase of the
+/// query: "the receipt that says 42.50" means the image where 42.50 is printed, whatever CLIP
+/// thinks of it. Larger than any RRF sum, smaller than [`EXACT_NAME_BONUS`] (a file the query
+/// names is more certainly meant than one that shows the words).
+pub const TEXT_MATCH_BONUS: f32 = 0.5;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,15 +58,23 @@ pub struct Fused {
     pub score: f32,
     pub vector_score: Option<f32>,
     pub keyword_score: Option<f32>,
+    /// BM25 of the query against the image's text, when it matched.
+    pub text_score: Option<f32>,
 }
 
-/// Merges `vector` (cosines, best first) and `keyword` (BM25, best first) according to `mode`.
-/// `exact_names` are keyword hits whose file name equals the query. Sorted best first, ties by id.
+/// Merges `vector` (cosines, best first), `keyword` (BM25 over names and metadata, best first)
+/// and `image_text` (BM25 over the text read in the images, best first, each flagged when it
+/// holds the whole query) according to `mode`. `exact_names` are keyword hits whose file name
+/// equals the query. Sorted best first, ties by id.
+///
+/// Keyword mode adds the two BM25 scores (one index, one scale); hybrid fuses all three lists by
+/// RRF with the bonuses above; vector mode ranks by cosine alone.
 pub fn fuse(
     mode: SearchMode,
     vector: &[(u64, f32)],
     keyword: &[(u64, f32)],
     exact_names: &HashSet<u64>,
+    image_text: &[(u64, f32, bool)],
 ) -> Vec<Fused> {
     let mut merged: HashMap<u64, Fused> = HashMap::new();
     fn entry(merged: &mut HashMap<u64, Fused>, id: u64) -> &mut Fused {
@@ -69,6 +83,7 @@ pub fn fuse(
             score: 0.0,
             vector_score: None,
             keyword_score: None,
+            text_score: None,
         })
     }
     if mode != SearchMode::Keyword {
@@ -93,6 +108,16 @@ pub fn fuse(
                         } else {
                             0.0
                         }
+                }
+                _ => score,
+            };
+        }
+        for (rank, &(id, score, complete)) in image_text.iter().enumerate() {
+            let hit = entry(&mut merged, id);
+            hit.text_score = Some(score);
+            hit.score += match mode {
+                SearchMode::Hybrid => {
+                    reciprocal_rank(rank) + if complete { TEXT_MATCH_BONUS } else { 0.0 }
                 }
                 _ => score,
             };
@@ -140,7 +165,7 @@ mod tests {
     fn rrf_rewards_agreement() {
         let vector = [(1, 0.9), (2, 0.8), (3, 0.7)];
         let keyword = [(3, 12.0), (4, 11.0)];
-        let fused = fuse(SearchMode::Hybrid, &vector, &keyword, &HashSet::new());
+        let fused = fuse(SearchMode::Hybrid, &vector, &keyword, &HashSet::new(), &[]);
         // 3 is in both lists, so it beats 1 (first in one list only).
         assert_eq!(ids(&fused), vec![3, 1, 2, 4]); // 2 and 4 tie at 1/62: by id
         let three = &fused[0];
@@ -154,7 +179,13 @@ mod tests {
         let vector: Vec<(u64, f32)> = (1..=50).map(|i| (i, 1.0 - i as f32 / 100.0)).collect();
         // 99 is ranked 3rd by keywords and absent from the vector list.
         let keyword = [(1, 9.0), (2, 8.0), (99, 7.0)];
-        let fused = fuse(SearchMode::Hybrid, &vector, &keyword, &HashSet::from([99]));
+        let fused = fuse(
+            SearchMode::Hybrid,
+            &vector,
+            &keyword,
+            &HashSet::from([99]),
+            &[],
+        );
         assert_eq!(fused[0].id, 99);
         assert_eq!(ids(&fused[1..3]), vec![1, 2]);
     }
@@ -163,10 +194,10 @@ mod tests {
     fn single_modes_keep_their_own_scores() {
         let vector = [(1, 0.9), (2, 0.8)];
         let keyword = [(3, 5.0)];
-        let v = fuse(SearchMode::Vector, &vector, &keyword, &HashSet::new());
+        let v = fuse(SearchMode::Vector, &vector, &keyword, &HashSet::new(), &[]);
         assert_eq!(ids(&v), vec![1, 2]);
         assert_eq!(v[0].score, 0.9);
-        let k = fuse(SearchMode::Keyword, &vector, &keyword, &HashSet::new());
+        let k = fuse(SearchMode::Keyword, &vector, &keyword, &HashSet::new(), &[]);
         assert_eq!(ids(&k), vec![3]);
         assert_eq!(k[0].score, 5.0);
     }
@@ -187,5 +218,42 @@ mod tests {
         assert_eq!("hybrid".parse::<SearchMode>(), Ok(SearchMode::Hybrid));
         assert!("semantic".parse::<SearchMode>().is_err());
         assert_eq!(SearchMode::default(), SearchMode::Hybrid);
+    }
+
+    #[test]
+    fn an_image_showing_every_query_word_ranks_first_below_an_exact_name() {
+        // 7 is the vector list's first; 8 shows every word of the query; 9 only some.
+        let vector = [(7, 0.31), (8, 0.2), (9, 0.19)];
+        let text = [(9, 4.0, false), (8, 3.0, true)];
+        let fused = fuse(SearchMode::Hybrid, &vector, &[], &HashSet::new(), &text);
+        assert_eq!(ids(&fused), [8, 9, 7]);
+        assert_eq!(fused[0].text_score, Some(3.0));
+        let named = fuse(
+            SearchMode::Hybrid,
+            &vector,
+            &[(7, 1.0)],
+            &HashSet::from([7]),
+            &text,
+        );
+        assert_eq!(
+            ids(&named)[0],
+            7,
+            "a file the query names still comes first"
+        );
+        let keyword = fuse(
+            SearchMode::Keyword,
+            &vector,
+            &[(8, 2.0)],
+            &HashSet::new(),
+            &text,
+        );
+        assert_eq!(
+            ids(&keyword),
+            [8, 9],
+            "BM25 sums in keyword mode: 3.0 + 2.0 over 4.0"
+        );
+        assert_eq!(keyword[0].score, 5.0);
+        let vector_only = fuse(SearchMode::Vector, &vector, &[], &HashSet::new(), &text);
+        assert!(vector_only.iter().all(|f| f.text_score.is_none()));
     }
 }

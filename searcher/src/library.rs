@@ -244,6 +244,17 @@ impl SearchIndex for LibraryIndex {
             .map_err(boxed)
     }
 
+    fn image_text_search(
+        &self,
+        query: &magpie_catalog::words::TextQuery,
+        limit: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(u64, f32, bool)>, BackendError> {
+        self.snapshot
+            .image_text_search(query, filters, limit)
+            .map_err(boxed)
+    }
+
     fn allowed_ids(&self, filters: &Filters) -> Result<Option<HashSet<u64>>, BackendError> {
         if filters.is_empty() {
             return Ok(None);

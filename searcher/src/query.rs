@@ -186,6 +186,21 @@ pub fn keyword_text(terms: &[QueryTerm]) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// The `"quoted phrases"` of a query (plain or with `+`; not weighted or negative ones), for the
+/// image-text search, where a phrase means its words in that order. A query that does not parse
+/// has none (the search reports the parse error anyway).
+pub fn quoted_phrases(input: &str) -> Vec<String> {
+    split_chunks(input)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|chunk| {
+            let chunk = chunk.strip_prefix('+').unwrap_or(&chunk).to_string();
+            let inner = chunk.strip_prefix('"')?.strip_suffix('"')?;
+            (!inner.trim().is_empty()).then(|| collapse_whitespace(inner))
+        })
+        .collect()
+}
+
 /// Splits on whitespace outside double quotes; quotes stay in the chunk.
 fn split_chunks(input: &str) -> Result<Vec<String>, QueryError> {
     let mut chunks = Vec::new();
@@ -395,5 +410,15 @@ mod tests {
         terms.push(QueryTerm::like(7));
         assert_eq!(keyword_text(&terms).as_deref(), Some("IMG_2041"));
         assert_eq!(keyword_text(&[QueryTerm::like(7)]), None);
+    }
+
+    #[test]
+    fn quoted_phrases_are_found_for_the_image_text_search() {
+        assert_eq!(
+            quoted_phrases(r#"receipt "total  42.50" +"merci beaucoup" -"no" 2:"heavy""#),
+            ["total 42.50", "merci beaucoup"]
+        );
+        assert!(quoted_phrases("plain words only").is_empty());
+        assert!(quoted_phrases(r#"unterminated "quote"#).is_empty());
     }
 }

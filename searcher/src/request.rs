@@ -137,6 +137,45 @@ pub struct Hit {
     /// BM25 score, when the image matched the keywords.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyword_score: Option<f32>,
+    /// BM25 score of the query against the text read in the image (OCR), when it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_score: Option<f32>,
+}
+
+/// Why an image is in the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    /// By meaning: the vector ranking.
+    Meaning,
+    /// By file name, path, camera, tags or EXIF text: the keyword ranking.
+    Name,
+    /// By the text printed in the image (OCR).
+    Text,
+}
+
+impl MatchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Meaning => "meaning",
+            Self::Name => "name",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl Hit {
+    /// How the image matched, strongest evidence last: meaning, name, text.
+    pub fn matched(&self) -> Vec<MatchKind> {
+        [
+            (self.vector_score, MatchKind::Meaning),
+            (self.keyword_score, MatchKind::Name),
+            (self.text_score, MatchKind::Text),
+        ]
+        .into_iter()
+        .filter_map(|(score, kind)| score.map(|_| kind))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +245,7 @@ mod tests {
             score: 0.5,
             vector_score: Some(0.5),
             keyword_score: None,
+            text_score: None,
         };
         assert_eq!(
             serde_json::to_string(&hit).unwrap(),

@@ -72,6 +72,7 @@ mod tests {
             score,
             vector_score: Some(score),
             keyword_score: None,
+            text_score: None,
         }
     }
 
