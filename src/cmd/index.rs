@@ -3,7 +3,8 @@
 //! The work is `magpie_indexer::library::index`; this module chooses the model and library,
 //! shows progress (an indicatif bar on a terminal, log lines otherwise), turns Ctrl-C into a clean
 //! stop after the batch in flight, and writes `progress.json` into the library while it runs so
-//! that `magpie serve` can show indexing progress.
+//! that `magpie serve` can show indexing progress. With `--ocr` (remembered by the library) the
+//! OCR stage (`magpie_indexer::text_stage`) follows each run, with its own progress bar.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use magpie_catalog::{ModelIdentity, Quantization, Writer, WriterOptions};
+use magpie_catalog::{LibrarySettings, ModelIdentity, Quantization, Writer, WriterOptions};
 use magpie_indexer::library::{index, IndexOptions};
+use magpie_indexer::text_stage::{
+    read_library_text, OcrReader, TextProgress, TextStageOptions, TextSummary,
+};
 use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
 use magpie_models::{ImageEncoder, ModelSpec};
 use serde::Serialize;
@@ -52,6 +56,17 @@ pub struct IndexArgs {
     /// Print a JSON summary on stdout at the end.
     #[arg(long)]
     pub json: bool,
+    /// After embedding, read the words in the images (OCR) so that text search finds them; the
+    /// library remembers it, so later runs read new and changed images too (until --no-ocr).
+    #[arg(long, conflicts_with = "no_ocr")]
+    pub ocr: bool,
+    /// Stop reading text in this library's images (what was read stays searchable).
+    #[arg(long)]
+    pub no_ocr: bool,
+    /// OCR model: a store name or folder (default: the installed PP-OCRv4; the library remembers
+    /// it).
+    #[arg(long, value_name = "NAME|DIR")]
+    pub ocr_model: Option<String>,
     /// Photo folders (or files) to index.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -75,6 +90,8 @@ struct Prepared {
     encoder: Arc<ImageEncoder>,
     options: IndexOptions,
     roots: Vec<PathBuf>,
+    /// The OCR stage's reader, when the library reads text.
+    text_reader: Option<OcrReader>,
 }
 
 fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
@@ -103,6 +120,7 @@ fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
         },
     )?;
     record_model_source(&library, &spec);
+    let text_reader = ocr_setting(args, ctx, &library, target.device.as_deref())?;
     let mut roots = Vec::new();
     for path in &args.paths {
         let root = path
@@ -134,7 +152,43 @@ fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
         encoder: Arc::new(encoder),
         options,
         roots,
+        text_reader,
     })
+}
+
+/// Applies `--ocr` / `--no-ocr` / `--ocr-model` to the library's settings (under the writer
+/// lock, which `prepare` holds) and loads the OCR engine when the library reads text. A missing
+/// OCR model is an error before any indexing starts, with how to get one.
+fn ocr_setting(
+    args: &IndexArgs,
+    ctx: &Context,
+    library: &Path,
+    device: Option<&str>,
+) -> anyhow::Result<Option<OcrReader>> {
+    let mut settings = LibrarySettings::load(library)?;
+    let before = settings.clone();
+    if args.ocr {
+        settings.ocr = true;
+    }
+    if args.no_ocr {
+        settings.ocr = false;
+    }
+    if let Some(model) = &args.ocr_model {
+        settings.ocr_model = Some(model.clone());
+    }
+    // The engine loads before the setting is saved: a model that cannot be used leaves the
+    // library's setting as it was.
+    let reader = if settings.ocr {
+        let engine = super::ocr::ocr_engine(ctx, settings.ocr_model.as_deref(), device)?;
+        tracing::info!(model = engine.model_name(), "OCR stage on");
+        Some(OcrReader::new(engine))
+    } else {
+        None
+    };
+    if settings != before {
+        settings.save(library)?;
+    }
+    Ok(reader)
 }
 
 /// Ctrl-C sets the flag once (the pipeline finishes its batch and commits); a second Ctrl-C
@@ -160,15 +214,108 @@ fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 pub fn run(args: IndexArgs, ctx: &Context) -> anyhow::Result<()> {
     let cancel = cancel_on_ctrl_c();
     let mut prepared = prepare(&args, ctx)?;
-    let summary = run_once(&mut prepared, &cancel, args.json)?;
-    report(&summary, &prepared.library, args.json)?;
-    if summary.interrupted {
+    let (summary, text) = run_once(&mut prepared, &cancel, args.json)?;
+    report(&summary, text.as_ref(), &prepared.library, args.json)?;
+    if summary.interrupted || text.as_ref().is_some_and(|t| t.interrupted) {
         anyhow::bail!("interrupted: the library holds everything committed so far; run the same command again to resume");
     }
     Ok(())
 }
 
+/// One index run, then the OCR stage when the library reads text (not after an interrupted
+/// index: Ctrl-C means stop).
 fn run_once(
+    prepared: &mut Prepared,
+    cancel: &Arc<AtomicBool>,
+    quiet_progress: bool,
+) -> anyhow::Result<(Summary, Option<TextSummary>)> {
+    let summary = run_index(prepared, cancel, quiet_progress)?;
+    let Some(reader) = prepared.text_reader.as_ref() else {
+        return Ok((summary, None));
+    };
+    if summary.interrupted {
+        return Ok((summary, None));
+    }
+    let progress = Arc::new(TextProgress::default());
+    let bar = TextBar::start(
+        progress.clone(),
+        !quiet_progress && std::io::stderr().is_terminal(),
+    );
+    let result = read_library_text(
+        &mut prepared.writer,
+        reader,
+        &TextStageOptions::default(),
+        &progress,
+        cancel,
+    );
+    bar.finish();
+    let text = result.with_context(|| {
+        format!(
+            "reading the text in {}'s images",
+            prepared.library.display()
+        )
+    })?;
+    prepared.writer.flush()?;
+    Ok((summary, Some(text)))
+}
+
+/// The OCR stage's own progress: a bar on a terminal, else a log line every 10 s.
+struct TextBar {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TextBar {
+    fn start(progress: Arc<TextProgress>, bar: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ocr-progress".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let bar = bar.then(|| {
+                    let b = ProgressBar::new(0);
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} reading text [{bar:30}] {pos}/{len} images  {msg}  eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    b
+                });
+                let mut last_log = Instant::now();
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let total = progress.total.load(Ordering::Relaxed);
+                    let done = progress.done.load(Ordering::Relaxed);
+                    let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    if let Some(b) = &bar {
+                        b.set_length(total);
+                        b.set_position(done);
+                        b.set_message(format!("{rate:.1} images/s"));
+                    } else if total > 0 && last_log.elapsed() >= Duration::from_secs(10) {
+                        last_log = Instant::now();
+                        tracing::info!("reading text: {done}/{total} images, {rate:.1} images/s");
+                    }
+                }
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_index(
     prepared: &mut Prepared,
     cancel: &Arc<AtomicBool>,
     quiet_progress: bool,
@@ -200,9 +347,23 @@ fn run_once(
     Ok(summary)
 }
 
-fn report(summary: &Summary, library: &Path, json: bool) -> anyhow::Result<()> {
+/// `--json`: the index summary, with the OCR stage's under `text` when it ran.
+#[derive(Serialize)]
+struct RunReport<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a TextSummary>,
+}
+
+fn report(
+    summary: &Summary,
+    text: Option<&TextSummary>,
+    library: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        return super::common::print_json(summary);
+        return super::common::print_json(&RunReport { summary, text });
     }
     eprintln!(
         "indexed {}: {} added, {} updated, {} touched, {} moved, {} deleted, {} failed, {} not images, {} unchanged in {:.1} s ({:.1} images/s)",
@@ -222,6 +383,20 @@ fn report(summary: &Summary, library: &Path, json: bool) -> anyhow::Result<()> {
         eprintln!(
             "{} files could not be indexed: `magpie library errors` lists them with the reason",
             summary.failed
+        );
+    }
+    if let Some(t) = text {
+        eprintln!(
+            "read text in {} of {} images: {} with text ({} lines), {} could not be read, {} changed since indexing, in {:.1} s ({:.2} images/s){}",
+            t.read,
+            t.to_read,
+            t.with_text,
+            t.lines,
+            t.failed,
+            t.changed,
+            t.elapsed_seconds,
+            t.images_per_second,
+            if t.interrupted { "; interrupted" } else { "" }
         );
     }
     Ok(())
@@ -272,7 +447,7 @@ pub fn reembed(
     // Still under the lock the re-embed returned with.
     record_model_source(library, &spec);
     drop(done.writer);
-    report(&done.summary, library, json)
+    report(&done.summary, None, library, json)
 }
 
 /// What `magpie serve` reads to show a running index (`magpie_web`'s `read_progress`; removed
@@ -411,8 +586,8 @@ pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
             .watch(root, RecursiveMode::Recursive)
             .with_context(|| format!("cannot watch {}", root.display()))?;
     }
-    let summary = run_once(&mut prepared, &cancel, inner.json)?;
-    report(&summary, &prepared.library, inner.json)?;
+    let (summary, text) = run_once(&mut prepared, &cancel, inner.json)?;
+    report(&summary, text.as_ref(), &prepared.library, inner.json)?;
     eprintln!(
         "watching {} folder(s) for changes (Ctrl-C to stop)",
         prepared.roots.len()
@@ -446,8 +621,8 @@ pub fn watch(args: WatchArgs, ctx: &Context) -> anyhow::Result<()> {
                 return Ok(());
             }
         }
-        let summary = run_once(&mut prepared, &cancel, inner.json)?;
-        report(&summary, &prepared.library, inner.json)?;
+        let (summary, text) = run_once(&mut prepared, &cancel, inner.json)?;
+        report(&summary, text.as_ref(), &prepared.library, inner.json)?;
     }
 }
 

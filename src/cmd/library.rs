@@ -94,6 +94,20 @@ pub fn run(args: LibraryArgs, ctx: &Context) -> anyhow::Result<()> {
             println!("vectors      {} ({:?})", stats.vectors, stats.quantization);
             println!("search       {}", describe_breadth(&stats));
             println!("failures     {}", stats.failures);
+            let settings = magpie_catalog::LibrarySettings::load(&dir).unwrap_or_default();
+            println!(
+                "text (OCR)   {} of {} images read, {} with text{}",
+                stats.text_read,
+                stats.images,
+                stats.text_found,
+                if settings.ocr {
+                    "; on: `magpie index` reads new and changed images"
+                } else if stats.text_read > 0 {
+                    "; off (`magpie index --ocr` turns it on)"
+                } else {
+                    " (`magpie index --ocr` reads it)"
+                }
+            );
             println!(
                 "on disk      {} (database {}, vectors {}, keywords {}, thumbnails {})",
                 format_bytes(stats.bytes_total),

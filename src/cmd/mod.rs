@@ -13,6 +13,7 @@ mod embed;
 mod index;
 mod library;
 mod models;
+mod ocr;
 mod search;
 mod serve;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Library(library::LibraryArgs),
     /// Serve the web UI and JSON API.
     Serve(serve::ServeArgs),
+    /// Read the words in images (OCR): lines with boxes and confidences.
+    Ocr(ocr::OcrArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dupes(args) => search::dupes(args, &ctx),
         Command::Library(args) => library::run(args, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
+        Command::Ocr(args) => ocr::run(args, &ctx),
     }
 }
 

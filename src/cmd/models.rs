@@ -26,12 +26,32 @@ pub enum ModelsCommand {
     Pull(PullArgs),
     /// Show installed models, or with --available the catalogue of known-good exports.
     List(ListArgs),
+    /// Install the OCR model (PP-OCRv4) from a folder or from the Python package
+    /// rapidocr_onnxruntime, which ships it (`magpie models pull SWHL/RapidOCR` downloads it).
+    ImportOcr(ImportOcrArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportOcrArgs {
+    /// A folder holding the detection, classification and recognition ONNX files.
+    #[arg(long = "from", value_name = "FOLDER", conflicts_with = "from_rapidocr")]
+    pub from: Option<PathBuf>,
+    /// Take the models from the installed rapidocr_onnxruntime package.
+    #[arg(long)]
+    pub from_rapidocr: bool,
+    /// The Python whose rapidocr_onnxruntime to use (default: python3).
+    #[arg(long, env = "MAGPIE_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Name in the store (default: pp-ocrv4 for the pinned files).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// Hub repo id, e.g. `immich-app/ViT-B-16-SigLIP2__webli`, `Xenova/clip-vit-base-patch32`,
-    /// `onnx-community/siglip2-base-patch16-224-ONNX` (default: the catalogue's default model).
+    /// `onnx-community/siglip2-base-patch16-224-ONNX` (default: the catalogue's default model);
+    /// `SWHL/RapidOCR` (or `pp-ocrv4`) for the OCR model.
     pub repo_id: Option<String>,
     /// Which export: fp32, fp16 or int8 (Hugging Face exports publish all three; Immich fp32).
     #[arg(long)]
@@ -58,7 +78,69 @@ pub fn run(command: ModelsCommand, ctx: &Context) -> anyhow::Result<()> {
         ModelsCommand::Pull(args) => pull(&store, &args),
         ModelsCommand::List(args) if args.available => list_available(&store, args.json),
         ModelsCommand::List(args) => list(&store, args.json),
+        ModelsCommand::ImportOcr(args) => import_ocr(&store, &args),
     }
+}
+
+fn import_ocr(store: &ModelStore, args: &ImportOcrArgs) -> anyhow::Result<()> {
+    let model = match (&args.from, args.from_rapidocr) {
+        (Some(folder), _) => magpie_ocr::model::import_folder(
+            store,
+            folder,
+            args.name.as_deref(),
+            &folder.display().to_string(),
+        )?,
+        (None, true) => magpie_ocr::model::import_rapidocr(store, args.python.as_deref())?,
+        (None, false) => {
+            anyhow::bail!("say where the OCR model comes from: --from FOLDER or --from-rapidocr")
+        }
+    };
+    print_ocr_installed(&model);
+    Ok(())
+}
+
+fn print_ocr_installed(model: &magpie_ocr::OcrModel) {
+    println!(
+        "installed the OCR model {} into {}{}",
+        model.name,
+        model.dir.display(),
+        if model.verified {
+            " (the pinned PP-OCRv4 files, checksums verified)"
+        } else {
+            " (not the pinned PP-OCRv4 files: used as given)"
+        }
+    );
+    println!("use it with: magpie index --ocr …, magpie ocr FILE…");
+}
+
+/// `magpie models pull SWHL/RapidOCR` (or `pp-ocrv4`): the OCR model, checked file by file.
+fn pull_ocr(
+    store: &ModelStore,
+    known: &magpie_ocr::model::KnownModel,
+    revision: &str,
+) -> anyhow::Result<()> {
+    let total: u64 = known.files.iter().map(|f| f.size).sum();
+    eprintln!(
+        "{}: {} — {:.1} MB to download from {}",
+        known.name,
+        known.description,
+        total as f64 / 1e6,
+        known.repo
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let progress = BarProgress { bar };
+    let result = magpie_ocr::model::pull(store, known, revision, &progress);
+    progress.bar.finish_and_clear();
+    let model = result.with_context(|| format!("cannot pull {}@{revision}", known.repo))?;
+    print_ocr_installed(&model);
+    Ok(())
 }
 
 /// Where models are stored: `MAGPIE_MODELS`, else the config's `model_store`, else the default.
@@ -153,6 +235,9 @@ fn pull_with_bar(
 
 fn pull(store: &ModelStore, args: &PullArgs) -> anyhow::Result<()> {
     let repo = args.repo_id.as_deref().unwrap_or(DEFAULT_MODEL);
+    if let Some(known) = magpie_ocr::model::known_model(repo) {
+        return pull_ocr(store, known, &args.revision);
+    }
     if let Some(known) = catalogue::find(repo) {
         eprintln!(
             "{repo}: {} — {}",
@@ -325,9 +410,18 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<()> {
             .collect();
         return super::common::print_json(&rows);
     }
+    let ocr_models = magpie_ocr::model::list(store);
+    for model in &ocr_models {
+        println!(
+            "OCR model {:<40} {}  {}",
+            model.name,
+            model.dir.display(),
+            model.source.as_deref().unwrap_or("local")
+        );
+    }
     if models.is_empty() {
         println!(
-            "no models in {} (add one with `magpie models pull [REPO]`; `magpie models list --available` shows known-good ones)",
+            "no CLIP models in {} (add one with `magpie models pull [REPO]`; `magpie models list --available` shows known-good ones)",
             store.root().display()
         );
         return Ok(());

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use magpie_catalog::{Change, ImageRecord, Writer};
 use magpie_searcher::dupes::DEFAULT_DUPE_THRESHOLD;
-use magpie_searcher::request::{Hit, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
+use magpie_searcher::request::{Hit, MatchKind, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 use magpie_searcher::tags::{parse_labels, DEFAULT_TAG_THRESHOLD};
 use magpie_searcher::{
     Filters, LibraryIndex, SearchMode, SearchRequest, SortOrder, TagRule, WeightedImage,
@@ -32,7 +32,8 @@ pub struct SearchArgs {
     #[arg(long = "like", value_name = "ID")]
     pub like: Vec<String>,
     /// A metadata filter `key=value` (repeatable): folder, after, before (YYYY-MM-DD), camera,
-    /// type, min-pixels, orientation (landscape|portrait|square), tag.
+    /// type, min-pixels, orientation (landscape|portrait|square), tag, text (words printed in
+    /// the image), has-text (yes|no; `has-text` alone means yes).
     #[arg(long = "filter", short = 'f', value_name = "KEY=VALUE")]
     pub filters: Vec<String>,
     /// vector, keyword or hybrid.
@@ -141,6 +142,11 @@ struct HitOutput {
     rank: usize,
     #[serde(flatten)]
     hit: Hit,
+    /// How it matched: by meaning, by name (file name, path, metadata), by text in the image.
+    matched: Vec<MatchKind>,
+    /// The lines of text in the image that hold a query word, when it matched by text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    text_lines: Vec<String>,
     /// `path` (text) and `path_bytes` (raw, for a name that is not UTF-8).
     #[serde(flatten)]
     path: PathJson,
@@ -160,6 +166,23 @@ struct SearchOutput {
     hits: Vec<HitOutput>,
 }
 
+/// The lines of the image's text that hold one of `words` (whole or as a part of a run-together
+/// word), for showing why an image matched by text.
+pub(crate) fn matching_lines(record: &ImageRecord, words: &[String]) -> Vec<String> {
+    let Some(text) = &record.text else {
+        return Vec::new();
+    };
+    text.lines
+        .iter()
+        .filter(|l| {
+            words
+                .iter()
+                .any(|w| magpie_catalog::words::text_has_word(&l.text, w))
+        })
+        .map(|l| l.text.clone())
+        .collect()
+}
+
 pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     let request = request_from_args(&args)?;
     if request.terms()?.is_empty() && request.filters.is_empty() {
@@ -171,14 +194,25 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     if let (Some(code), None) = (&response.language, args.target.language(ctx)) {
         eprintln!("query language: {code} (this model's default; --lang LANG for another, e.g. --lang es)");
     }
+    let query_words = magpie_catalog::words::text_words(&request.query);
     let hits: Vec<HitOutput> = response
         .hits
         .iter()
         .enumerate()
         .map(|(i, hit)| {
             let record = index.record(hit.id);
+            let text_lines = if hit.text_score.is_some() {
+                record
+                    .as_ref()
+                    .map(|r| matching_lines(r, &query_words))
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             HitOutput {
                 rank: request.offset + i + 1,
+                matched: hit.matched(),
+                text_lines,
                 hit: hit.clone(),
                 path: PathJson::of(record.as_ref().map_or(Path::new(""), |r| r.path.as_path())),
                 date: record.as_ref().map(ImageRecord::date),
@@ -200,18 +234,23 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:>7}  {:<16}  {:>8}  path",
-        "rank", "score", "date", "id"
+        "{:>4}  {:>7}  {:<16}  {:>8}  {:<12}  path",
+        "rank", "score", "date", "id", "matched by"
     );
     for h in &hits {
+        let matched: Vec<&str> = h.matched.iter().map(|m| m.as_str()).collect();
         println!(
-            "{:>4}  {:>7.4}  {:<16}  {:>8}  {}",
+            "{:>4}  {:>7.4}  {:<16}  {:>8}  {:<12}  {}",
             h.rank,
             h.hit.score,
             h.date.map(format_date).unwrap_or_default(),
             h.hit.id,
+            matched.join(","),
             h.path.path
         );
+        for line in &h.text_lines {
+            println!("{:>54}“{line}”", "");
+        }
     }
     println!(
         "{} of {} results ({} ms)",
