@@ -86,8 +86,62 @@ function buildLibrary(n = 400) {
     folder: 'Photos/Weird & <Names>', path: '/home/ana/Photos/Weird & <Names>/<b>bold</b> & <img src=x onerror="window.__xss=1">.jpg',
   });
   images[6].tags = ['flower', 'red', 'outdoor'];
+  addText(images);
   return images;
 }
+
+// ------------------------------------------------------------------ text in the images (OCR)
+
+const OCR_MODEL = 'pp-ocrv4';
+/** A line of text: its box is `w` × `h` pixels (of the full-size image) at (x, y), turned `deg` degrees about its centre. */
+function textLine(text, confidence, x, y, w, h, deg = 0) {
+  const cx = x + w / 2; const cy = y + h / 2;
+  const a = (deg * Math.PI) / 180;
+  const at = ([px, py]) => {
+    const dx = px - cx; const dy = py - cy;
+    return [Math.round((cx + dx * Math.cos(a) - dy * Math.sin(a)) * 10) / 10, Math.round((cy + dx * Math.sin(a) + dy * Math.cos(a)) * 10) / 10];
+  };
+  return { text, confidence, corners: [[x, y], [x + w, y], [x + w, y + h], [x, y + h]].map(at), box: { x, y, w, h, deg } };
+}
+
+/**
+ * A few photos with signs in them (the word "zephyr" is in exactly one), one whose text looks like
+ * HTML (it must be shown as text), one OCR failed on; every third other photo has been read and
+ * holds no text, the rest have not been read yet (`text` null).
+ */
+function addText(images) {
+  const read = (i, lines, extra = {}) => {
+    images[i].text = { lines, model: OCR_MODEL, read_at: '2024-06-01T12:00:00Z', dropped_regions: 0, error: null, ...extra };
+  };
+  images.forEach((im, i) => { im.text = i % 3 === 0 ? { lines: [], model: OCR_MODEL, read_at: '2024-06-01T12:00:00Z', dropped_regions: 0, error: null } : null; });
+  Object.assign(images[11], { width: 4032, height: 3024, colour: 'gray', subject: 'city' });
+  images[11].tags = ['city', 'gray'];
+  read(11, [
+    textLine('ZEPHYR QUARTZ MARKET', 0.97, 620, 980, 2790, 300),
+    textLine('OPEN DAILY 8-20', 0.91, 1310, 1390, 1410, 170),
+  ]);
+  Object.assign(images[23], { width: 3024, height: 4032, colour: 'white', subject: 'city' });
+  images[23].tags = ['city', 'white'];
+  read(23, [
+    textLine('Rua Augusta 24', 0.88, 520, 1480, 1980, 260, -8),
+    textLine('CAFÉ · PASTELARIA', 0.79, 610, 1900, 1800, 180, -8),
+  ], { dropped_regions: 2 });
+  Object.assign(images[37], { width: 4032, height: 3024, colour: 'black', subject: 'food' });
+  images[37].tags = ['food', 'black'];
+  read(37, [
+    textLine('<img src=x onerror="window.__xss=2"> MENU', 0.83, 500, 900, 3000, 260),
+    textLine('soup of the day', 0.42, 1100, 1300, 1800, 180),
+  ]);
+  read(52, [], { error: 'the image is too small to read text in' });
+}
+
+/** Words of `s`, lower case (letters and digits of any script). */
+const wordsOf = (s) => s.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+/** `word` is in `line` whole, or inside a run-together word (as the server matches). */
+const lineHas = (line, word) => wordsOf(line).some((w) => w.includes(word));
+const linesWith = (im, words) => (im.text ? im.text.lines.filter((l) => words.some((w) => lineHas(l.text, w))) : []);
+const hasText = (im) => Boolean(im.text && im.text.lines.length);
+const publicLine = ({ text, confidence, corners }) => ({ text, confidence, corners });
 
 const LIB = buildLibrary();
 const BY_ID = new Map(LIB.map((im) => [String(im.id), im]));
@@ -97,11 +151,13 @@ const urls = (im) => ({
   thumbnail_url: `/api/images/${im.id}/thumbnail`, preview_url: `/api/images/${im.id}/preview`, original_url: `/api/images/${im.id}/original`,
 });
 
-function hitOf(im, score) {
+function hitOf(im, score, matched = [], textMatches = []) {
   const u = urls(im);
-  return { id: im.id, score: Math.round(score * 10000) / 10000, path: im.path, name: im.name, folder: im.folder,
+  const hit = { id: im.id, score: Math.round(score * 10000) / 10000, path: im.path, name: im.name, folder: im.folder,
     taken_at: im.taken_at, width: im.width, height: im.height, camera: cameraName(im),
-    thumbnail_url: u.thumbnail_url, preview_url: u.preview_url };
+    thumbnail_url: u.thumbnail_url, preview_url: u.preview_url, matched };
+  if (matched.includes('text') && textMatches.length) hit.text_matches = textMatches.map(publicLine);
+  return hit;
 }
 
 function infoOf(im) {
@@ -109,7 +165,8 @@ function infoOf(im) {
     format: im.format, taken_at: im.taken_at,
     mtime: (im.taken_at || '2024-05-01T10:00:00Z'),
     camera_make: im.cam ? im.cam[0] : null, camera_model: im.cam ? im.cam[1] : null, lens: im.cam ? im.cam[2] : null,
-    gps: im.gps, orientation: 1, tags: im.tags, ...urls(im) };
+    gps: im.gps, orientation: 1, tags: im.tags, ...urls(im),
+    text: im.text ? { ...im.text, lines: im.text.lines.map(publicLine) } : null };
 }
 
 function textScore(im, words) {
@@ -157,6 +214,15 @@ function optionsFromQuery(sp) {
     if (sp.get(k) && !DATE_RE.test(sp.get(k))) throw new HttpError(400, 'bad_request', `${k} must be YYYY-MM-DD`);
   }
   const minScore = sp.get('min_score');
+  const text = sp.get('text');
+  if (text && [...text].length > 200) throw new HttpError(400, 'bad_request', 'text is longer than 200 characters');
+  let hasTextFilter = null;
+  if (sp.has('has_text')) {
+    const v = sp.get('has_text').trim();
+    if (['true', '1', ''].includes(v)) hasTextFilter = true;
+    else if (['false', '0'].includes(v)) hasTextFilter = false;
+    else throw new HttpError(400, 'bad_request', 'has_text must be true or false');
+  }
   return {
     q, mode, sort,
     limit: intParam(sp.get('limit'), 50, 1, 500, 'limit'),
@@ -167,6 +233,7 @@ function optionsFromQuery(sp) {
     filters: {
       folder_prefix: sp.get('folder') || null, taken_after: sp.get('after') || null, taken_before: sp.get('before') || null,
       camera: sp.get('camera') || null, extensions: sp.getAll('ext'), tags: sp.getAll('tag'),
+      text: text && text.trim() ? text : null, has_text: hasTextFilter,
     },
   };
 }
@@ -189,18 +256,32 @@ function runSearch(opt, example) {
     if (f.camera && !(cameraName(im) || '').toLowerCase().includes(f.camera.toLowerCase())) return false;
     if (f.extensions && f.extensions.length && !f.extensions.map((e) => e.toLowerCase().replace(/^\./, '')).includes(im.name.split('.').pop().toLowerCase())) return false;
     if (f.tags && f.tags.length && !f.tags.every((t) => im.tags.includes(t))) return false;
+    if (f.text && !wordsOf(f.text).every((w) => im.text && im.text.lines.some((l) => lineHas(l.text, w)))) return false;
+    if (f.has_text !== null && f.has_text !== undefined && f.has_text !== hasText(im)) return false;
     if (f.orientation) {
       const o = im.width === im.height ? 'square' : im.width > im.height ? 'landscape' : 'portrait';
       if (o !== f.orientation) return false;
     }
     return true;
   }).map((im) => {
-    if (!ranked) return { im, score: 0 };
+    if (!ranked) return { im, score: 0, matched: [], lines: [] };
     let s = 0; let n = 0;
+    const matched = [];
+    // Like the server: the vector ranking covers every image, the keyword ranking the ones whose
+    // name/folder/camera holds a query word, the image-text ranking the ones whose OCR text does.
+    if (opt.mode !== 'keyword') matched.push('meaning');
+    const named = words.some((w) => im.name.toLowerCase().includes(w) || im.folder.toLowerCase().includes(w) ||
+      (cameraName(im) || '').toLowerCase().includes(w));
+    if (named && opt.mode !== 'vector') matched.push('name');
+    const lines = opt.mode === 'vector' ? [] : linesWith(im, words);
+    if (lines.length) matched.push('text');
     if (words.length && opt.mode !== 'keyword') { s += textScore(im, words); n++; }
     if (words.length && opt.mode === 'keyword') { s += words.some((w) => im.tags.includes(w) || im.name.toLowerCase().includes(w)) ? 0.5 : 0; n++; }
     for (const r of refs) { s += likeScore(im, r); n++; }
-    return { im, score: s / n };
+    let score = n ? s / n : 0;
+    // An image whose text holds every query word ranks above the rest (the server's text bonus).
+    if (lines.length) score += words.every((w) => im.text.lines.some((l) => lineHas(l.text, w))) ? 0.5 : 0.15;
+    return { im, score, matched, lines };
   });
   if (refs.length) { const skip = new Set(refs.map((r) => r.id)); list = list.filter((x) => !skip.has(x.im.id)); }
   const cutoff = ranked && !opt.raw ? (opt.minScore ?? CUTOFF) : null;
@@ -209,7 +290,7 @@ function runSearch(opt, example) {
   else list.sort((a, b) => b.score - a.score || a.im.id - b.im.id);
   const page = list.slice(opt.offset, opt.offset + opt.limit);
   return {
-    hits: page.map((x) => hitOf(x.im, x.score)), total: list.length, offset: opt.offset, limit: opt.limit,
+    hits: page.map((x) => hitOf(x.im, x.score, x.matched, x.lines)), total: list.length, offset: opt.offset, limit: opt.limit,
     took_ms: Number(process.hrtime.bigint() - t0) / 1e6 + 3 + 6 * unit(opt.q), cutoff_score: cutoff,
   };
 }
@@ -250,7 +331,25 @@ function svgFor(im, long) {
 <rect width="${w}" height="${h}" fill="url(#s)"/>
 <circle cx="${sunX}" cy="${sunY}" r="${(Math.min(w, h) * 0.09).toFixed(1)}" fill="#fff6d5" opacity="0.9"/>
 ${hills.join('\n')}
+${signs(im, w / im.width)}
 </svg>`;
+}
+
+const xmlEscape = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** The image's lines of text drawn as signs, so the boxes in `text` outline something visible. */
+function signs(im, scale) {
+  if (!im.text || !im.text.lines.length) return '';
+  const out = [`<g transform="scale(${scale.toFixed(5)})" font-family="DejaVu Sans, Arial, sans-serif" font-weight="700">`];
+  for (const { text, box: { x, y, w, h, deg } } of im.text.lines) {
+    const pad = h * 0.18;
+    out.push(`<g transform="rotate(${deg} ${x + w / 2} ${y + h / 2})">`,
+      `<rect x="${x - pad}" y="${y - pad}" width="${w + 2 * pad}" height="${h + 2 * pad}" rx="${pad}" fill="#f4f1e8" opacity="0.92"/>`,
+      `<text x="${x}" y="${y + h * 0.84}" font-size="${h * 0.95}" textLength="${w}" lengthAdjust="spacingAndGlyphs" fill="#1d2330">${xmlEscape(text)}</text>`,
+      '</g>');
+  }
+  out.push('</g>');
+  return out.join('\n');
 }
 
 // ------------------------------------------------------------------ multipart (just enough)
@@ -354,9 +453,12 @@ export function createHandler({ token = null, delay = 0, log = false } = {}) {
         let body;
         try { body = JSON.parse((await readBody(req, 1 << 20)).toString('utf8') || '{}'); } catch { throw new HttpError(400, 'bad_request', 'body is not valid JSON'); }
         const f = body.filters || {};
+        if (f.has_text !== undefined && f.has_text !== null && typeof f.has_text !== 'boolean') throw new HttpError(400, 'bad_request', 'filters.has_text must be a boolean');
+        if (f.text !== undefined && f.text !== null && typeof f.text !== 'string') throw new HttpError(400, 'bad_request', 'filters.text must be a string');
         const sp = new URLSearchParams();
         for (const [k, v] of [['q', body.query], ['mode', body.mode], ['sort', body.sort], ['limit', body.limit], ['offset', body.offset],
-          ['min_score', body.min_score], ['raw', body.raw], ['folder', f.folder_prefix], ['after', f.taken_after], ['before', f.taken_before], ['camera', f.camera]]) {
+          ['min_score', body.min_score], ['raw', body.raw], ['folder', f.folder_prefix], ['after', f.taken_after], ['before', f.taken_before], ['camera', f.camera],
+          ['text', f.text], ['has_text', f.has_text]]) {
           if (v !== undefined && v !== null) sp.set(k, String(v));
         }
         for (const id of body.like || []) sp.append('like', String(id));

@@ -144,6 +144,59 @@ test('server answers match the schemas', async () => {
   assert.ok(status.images >= 0);
 });
 
+// Text read in the images (OCR): the mock has signs; scripts/e2e indexes the real server with --ocr
+// and a picture that says "ZEPHYR QUARTZ MARKET".
+test('text in images: hits, image details and the text filters match the schemas', async () => {
+  const word = (process.env.MAGPIE_TEXT_QUERY || 'zephyr').toLowerCase();
+  const json = { 'Content-Type': 'application/json' };
+  const found = await check('get', '/api/search', `/api/search?q=${encodeURIComponent(word)}&limit=10`);
+  assert.ok(found.hits.length > 0, `hits for "${word}"`);
+  const hit = found.hits[0];
+  assert.ok(hit.matched.includes('text'), `the first hit matched by text: ${JSON.stringify(hit.matched)}`);
+  assert.ok(hit.text_matches && hit.text_matches.length > 0, 'with the matching lines');
+  for (const line of hit.text_matches) {
+    assert.ok(line.text.toLowerCase().includes(word), `matching line holds the word: ${line.text}`);
+    for (const [x, y] of line.corners) {
+      assert.ok(x >= -1 && y >= -1 && x <= hit.width + 1 && y <= hit.height + 1, `corner ${x},${y} inside ${hit.width}×${hit.height}`);
+    }
+  }
+  for (const h of found.hits) {
+    assert.deepEqual([...h.matched].sort((a, b) => ['meaning', 'name', 'text'].indexOf(a) - ['meaning', 'name', 'text'].indexOf(b)), h.matched,
+      'matched is in the documented order');
+    if (!h.matched.includes('text')) assert.equal(h.text_matches, undefined, 'text_matches only with a text match');
+  }
+  assert.equal(found.hits.filter((h) => h.matched.includes('text')).length, 1, `"${word}" is printed in one image`);
+
+  const info = await check('get', '/api/images/{id}', `/api/images/${hit.id}`);
+  assert.ok(info.text && info.text.lines.some((l) => l.text.toLowerCase().includes(word)), 'its details hold the text');
+  assert.equal(info.text.error, null);
+
+  // the filters, by query string and by JSON body
+  const only = await check('get', '/api/search', `/api/search?q=${encodeURIComponent(word)}&text=${encodeURIComponent(word)}&has_text=true`);
+  assert.deepEqual(only.hits.map((h) => h.id), [hit.id], 'text= keeps only the image showing the word');
+  const posted = await check('post', '/api/search', '/api/search', {
+    body: JSON.stringify({ query: word, limit: 5, filters: { text: word, has_text: true } }), headers: json,
+  });
+  assert.deepEqual(posted.hits.map((h) => h.id), [hit.id]);
+  const withText = await check('get', '/api/search', '/api/search?has_text=true&limit=500');
+  assert.ok(withText.hits.some((h) => h.id === hit.id), 'has_text=true lists it');
+  assert.ok(withText.hits.every((h) => h.matched.length === 0), 'browsing: nothing matched');
+  for (const h of withText.hits.slice(0, 5)) {
+    const i = await check('get', '/api/images/{id}', `/api/images/${h.id}`);
+    assert.ok(i.text && i.text.lines.length > 0, `image ${h.id} has text`);
+  }
+  const withoutText = await check('get', '/api/search', '/api/search?has_text=false&limit=500');
+  assert.ok(!withoutText.hits.some((h) => h.id === hit.id), 'has_text=false leaves it out');
+  assert.equal(withText.total + withoutText.total, (await check('get', '/api/status', '/api/status')).images, 'has_text splits the library');
+  if (withoutText.hits.length) await check('get', '/api/images/{id}', `/api/images/${withoutText.hits[0].id}`);
+  const none = await check('get', '/api/search', `/api/search?text=${encodeURIComponent(`${word} zzqxvnothere`)}`);
+  assert.equal(none.total, 0, 'every word of text= must be printed');
+
+  await check('get', '/api/search', '/api/search?has_text=maybe', { status: 400 });
+  await check('get', '/api/search', `/api/search?text=${'a'.repeat(201)}`, { status: 400 });
+  await check('post', '/api/search', '/api/search', { status: 400, body: JSON.stringify({ query: word, filters: { has_text: 'yes' } }), headers: json });
+});
+
 test('limits and errors follow the contract', async () => {
   await check('get', '/api/search', `/api/search?q=${'a'.repeat(2001)}`, { status: 400 });
   await check('get', '/api/search', '/api/search?q=x&limit=0', { status: 400 });

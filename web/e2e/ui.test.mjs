@@ -6,6 +6,7 @@
 //   MAGPIE_URL          server to test (default: start ./mock-server.mjs in-process)
 //   MAGPIE_TOKEN        token to open the page with (as #token=…), when the server requires one
 //   MAGPIE_QUERY        text query to type (default "red")
+//   MAGPIE_TEXT_QUERY   a word printed in exactly one image (default "zephyr", one of the mock's signs)
 //   MAGPIE_DROP_IMAGE   image file to drop on the page (default: a generated PNG)
 //   MAGPIE_SCREENSHOTS  where screenshots go (default web/e2e/screenshots)
 //   CHROMIUM            browser binary (default /usr/bin/chromium; Debian's package, no browser downloads)
@@ -22,6 +23,7 @@ import { startMockServer } from './mock-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const QUERY = process.env.MAGPIE_QUERY || 'red';
+const TEXT_QUERY = process.env.MAGPIE_TEXT_QUERY || 'zephyr';
 const SHOTS = path.resolve(process.env.MAGPIE_SCREENSHOTS || path.join(here, 'screenshots'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -326,6 +328,149 @@ test('empty results and errors are explained', async () => {
   assert.ok((await page.textContent('#error-message')).length > 0);
   await shot(page, '15-error');
   assert.deepEqual(problems, []);
+});
+
+/**
+ * Where the lightbox image is drawn (the box `object-fit: contain` gives it), and the on-screen
+ * boxes of the text outlines over it.
+ */
+function overlayGeometry(page) {
+  return page.evaluate(() => {
+    const img = document.getElementById('lb-image');
+    const r = img.getBoundingClientRect();
+    const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+    const w = img.naturalWidth * scale;
+    const h = img.naturalHeight * scale;
+    const shown = { left: r.left + (r.width - w) / 2, top: r.top + (r.height - h) / 2, width: w, height: h };
+    const overlay = document.getElementById('lb-overlay');
+    const boxes = [...overlay.querySelectorAll('polygon')].map((p) => {
+      const b = p.getBoundingClientRect();
+      return { left: b.left, top: b.top, right: b.right, bottom: b.bottom, width: b.width, height: b.height };
+    });
+    return { shown, boxes, visible: getComputedStyle(overlay).display !== 'none' };
+  });
+}
+
+/** The outlines sit inside the shown image, where the hit's `text_matches` corners say. */
+function assertOutlines(geo, hit, what) {
+  assert.ok(geo.visible, `${what}: overlay shown`);
+  assert.ok(geo.boxes.length >= 1, `${what}: at least one outline`);
+  assert.equal(geo.boxes.length, hit.text_matches.length, `${what}: one outline per matching line`);
+  const s = geo.shown;
+  const k = s.width / hit.width;
+  geo.boxes.forEach((b, i) => {
+    assert.ok(b.width > 3 && b.height > 2, `${what}: outline ${i} has a size (${JSON.stringify(b)})`);
+    assert.ok(b.left >= s.left - 1 && b.top >= s.top - 1 && b.right <= s.left + s.width + 1 && b.bottom <= s.top + s.height + 1,
+      `${what}: outline ${i} ${JSON.stringify(b)} inside the image ${JSON.stringify(s)}`);
+    const xs = hit.text_matches[i].corners.map((c) => s.left + c[0] * k);
+    const ys = hit.text_matches[i].corners.map((c) => s.top + c[1] * k);
+    const tol = 2 + 0.01 * s.width;
+    assert.ok(Math.abs(b.left - Math.min(...xs)) < tol && Math.abs(b.right - Math.max(...xs)) < tol &&
+      Math.abs(b.top - Math.min(...ys)) < tol && Math.abs(b.bottom - Math.max(...ys)) < tol,
+    `${what}: outline ${i} ${JSON.stringify(b)} where its corners are (x ${Math.min(...xs)}–${Math.max(...xs)}, y ${Math.min(...ys)}–${Math.max(...ys)})`);
+  });
+}
+
+/** Open `?q=TEXT_QUERY`, return the first page's JSON as the UI got it. */
+async function textSearch(page) {
+  const answered = page.waitForResponse((r) => r.url().includes('/api/search?') &&
+    new URL(r.url()).searchParams.get('q') === TEXT_QUERY && r.request().method() === 'GET');
+  await page.goto(pageUrl(`?q=${encodeURIComponent(TEXT_QUERY)}`));
+  const res = await answered;
+  assert.equal(res.status(), 200);
+  const json = await res.json();
+  const r = await settled(page);
+  assert.ok(r.count > 0, `results for "${TEXT_QUERY}"`);
+  return json;
+}
+
+test('text in images: badge on the hit, its lines and outlines in the lightbox', async () => {
+  const { page, problems } = await openBrowser();
+  const word = TEXT_QUERY.toLowerCase();
+  const found = await textSearch(page);
+  const hit = found.hits[0];
+  assert.ok(hit.matched.includes('text'), `the first hit for "${TEXT_QUERY}" matched by text: ${JSON.stringify(hit.matched)}`);
+  assert.ok(hit.text_matches && hit.text_matches.length >= 1, 'it carries the matching lines');
+  const first = '#grid .tile:first-child';
+  assert.equal(await page.isVisible(`${first} .text-badge`), true, 'the first tile shows the text badge');
+  assert.equal(await page.getAttribute(`${first} .text-badge`, 'title'), 'Matched by text in the image');
+  assert.match(await page.getAttribute(`${first} .tile-link`, 'aria-label'), /matched by text in the image/);
+  assert.equal(await page.$$eval('#grid .tile .text-badge', (b) => b.length), 1, `"${TEXT_QUERY}" is printed in one image only`);
+  await page.waitForFunction(() => document.querySelectorAll('#grid .tile.loaded').length >= 1);
+  await shot(page, '17-text-search');
+
+  // the lightbox lists the lines (the matching one marked) and outlines it on the image
+  await page.click(`${first} .tile-link`);
+  await page.waitForSelector('#lightbox[open]');
+  await page.waitForSelector('#lb-text', { state: 'visible' });
+  await page.waitForFunction((w) => document.getElementById('lb-text-lines').textContent.toLowerCase().includes(w), word);
+  await page.waitForFunction(() => document.querySelectorAll('#lb-details dt').length >= 3); // details (and all lines) arrived
+  const marked = await page.$$eval('#lb-text-lines .lb-line.matched mark', (ms) => ms.map((m) => m.textContent.toLowerCase()));
+  assert.ok(marked.includes(word), `the query word is highlighted in the matching line: ${JSON.stringify(marked)}`);
+  assert.match(await page.textContent('#lb-details'), /text in the image/, 'details say how it matched');
+  await page.waitForFunction(() => document.getElementById('lb-image').classList.contains('loaded'));
+  assertOutlines(await overlayGeometry(page), hit, 'desktop');
+  await shot(page, '18-text-lightbox');
+
+  // still right after the window changes shape
+  await page.setViewportSize({ width: 900, height: 1000 });
+  await page.waitForTimeout(200);
+  assertOutlines(await overlayGeometry(page), hit, 'after a resize');
+  await page.setViewportSize({ width: 1280, height: 860 });
+
+  // the next photo has its own outlines (none unless it matched by text too)
+  if (found.hits.length > 1) {
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => document.getElementById('lb-counter').textContent.startsWith('2 '));
+    const next = found.hits[1];
+    const n = await page.$$eval('#lb-overlay polygon', (ps) => ps.length);
+    assert.equal(n, next.matched.includes('text') ? (next.text_matches || []).length : 0, 'outlines follow the shown photo');
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction(() => document.getElementById('lb-counter').textContent.startsWith('1 '));
+  }
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#lightbox', { state: 'hidden' });
+
+  // the "Has text" filter keeps the photo and goes into the address
+  const filtered = page.waitForResponse((r) => r.url().includes('/api/search?') && new URL(r.url()).searchParams.get('has_text') === 'true');
+  await page.check('#f-has-text');
+  assert.equal((await filtered).status(), 200);
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('has_text') === 'true');
+  await settled(page);
+  assert.equal(await page.getAttribute('#grid .tile:first-child', 'data-id'), String(hit.id), 'the photo with the word is still first');
+  assert.equal(await page.textContent('#filters-count'), '1');
+  await page.goBack();
+  await page.waitForFunction(() => !new URL(location.href).searchParams.has('has_text'));
+  await settled(page);
+  assert.equal(await page.isChecked('#f-has-text'), false);
+
+  if (usingMock) {
+    // text read in an image is shown as text, never as markup
+    await page.goto(pageUrl('?q=menu'));
+    await settled(page);
+    await page.click('#grid .tile:first-child .tile-link');
+    await page.waitForSelector('#lb-text', { state: 'visible' });
+    await page.waitForFunction(() => document.getElementById('lb-text-lines').textContent.includes('<img src=x'));
+    assert.equal(await page.$('#lb-text img, #lb-text-lines b'), null);
+    await page.keyboard.press('Escape');
+  }
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.deepEqual(problems, []);
+
+  // phone, dark: the same photo's text and outlines in the stacked lightbox
+  const phone = await openBrowser({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'dark',
+  });
+  const onPhone = await textSearch(phone.page);
+  await phone.page.tap('#grid .tile:first-child .tile-link');
+  await phone.page.waitForSelector('#lightbox[open]');
+  await phone.page.waitForSelector('#lb-text', { state: 'visible' });
+  await phone.page.waitForFunction(() => document.getElementById('lb-image').classList.contains('loaded'));
+  await phone.page.waitForFunction(() => document.querySelectorAll('#lb-details dt').length >= 3);
+  assertOutlines(await overlayGeometry(phone.page), onPhone.hits[0], 'phone');
+  assert.ok(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling');
+  await shot(phone.page, '19-phone-text-lightbox');
+  assert.deepEqual(phone.problems, []);
 });
 
 // Runs against a secured mock server of its own in both modes, so it never skips: the real

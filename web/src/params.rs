@@ -24,6 +24,7 @@ pub const MAX_OFFSET: usize = magpie_searcher::request::MAX_OFFSET;
 pub const MAX_LIKE: usize = 16;
 pub const MAX_LIST_ITEMS: usize = 32;
 const MAX_TAG_CHARS: usize = 100;
+const MAX_TEXT_FILTER_CHARS: usize = 200;
 const MAX_EXT_CHARS: usize = 16;
 const MAX_CAMERA_CHARS: usize = 200;
 const MAX_FOLDER_CHARS: usize = 4096;
@@ -51,6 +52,10 @@ pub struct FilterInput {
     pub min_pixels: Option<u64>,
     pub orientation: Option<String>,
     pub tags: Vec<String>,
+    /// Words that must be printed in the image (OCR).
+    pub text: Option<String>,
+    /// Only images with (true) or without (false) text read in them.
+    pub has_text: Option<bool>,
 }
 
 /// One validated search, whatever route it came from.
@@ -209,6 +214,7 @@ pub fn options_from_query(query_string: &str, route: Route) -> ApiResult<SearchO
         (None, None, None, None, None, None, None);
     let (mut folder, mut after, mut before, mut camera, mut min_pixels, mut orientation) =
         (None, None, None, None, None, None);
+    let (mut text, mut has_text) = (None, None);
     for (key, value) in parse_pairs(query_string)? {
         match key.as_str() {
             "q" if route == Route::Search => {
@@ -252,6 +258,11 @@ pub fn options_from_query(query_string: &str, route: Route) -> ApiResult<SearchO
             }
             "orientation" => set_once(&mut orientation, "orientation", value)?,
             "tag" => push_item(&mut options.filters.tags, "tag", &value, MAX_TAG_CHARS)?,
+            "text" => {
+                check_len("text", &value, MAX_TEXT_FILTER_CHARS)?;
+                set_once(&mut text, "text", value)?;
+            }
+            "has_text" => set_once(&mut has_text, "has_text", parse_bool("has_text", &value)?)?,
             "ext" => push_item(&mut options.filters.extensions, "ext", &value, MAX_EXT_CHARS)?,
             "q" | "like" => {
                 return Err(ApiError::bad_request(format!(
@@ -275,6 +286,8 @@ pub fn options_from_query(query_string: &str, route: Route) -> ApiResult<SearchO
     options.filters.camera = blank(camera);
     options.filters.min_pixels = min_pixels;
     options.filters.orientation = blank(orientation);
+    options.filters.text = blank(text);
+    options.filters.has_text = has_text;
     Ok(options)
 }
 
@@ -306,6 +319,8 @@ pub struct BodyFilters {
     pub min_pixels: Option<u64>,
     pub orientation: Option<String>,
     pub tags: Option<Vec<String>>,
+    pub text: Option<String>,
+    pub has_text: Option<bool>,
 }
 
 impl SearchBody {
@@ -344,8 +359,13 @@ impl SearchBody {
             camera: body_filters.camera.filter(|s| !s.trim().is_empty()),
             min_pixels: body_filters.min_pixels,
             orientation: body_filters.orientation.filter(|s| !s.trim().is_empty()),
+            text: body_filters.text.filter(|s| !s.trim().is_empty()),
+            has_text: body_filters.has_text,
             ..FilterInput::default()
         };
+        if let Some(text) = &filters.text {
+            check_len("text", text, MAX_TEXT_FILTER_CHARS)?;
+        }
         if let Some(folder) = &filters.folder {
             check_len("folder_prefix", folder, MAX_FOLDER_CHARS)?;
         }
@@ -431,6 +451,12 @@ impl FilterInput {
         }
         for tag in &self.tags {
             set("tag", tag)?;
+        }
+        if let Some(text) = &self.text {
+            set("text", text)?;
+        }
+        if let Some(wanted) = self.has_text {
+            set("has-text", if wanted { "yes" } else { "no" })?;
         }
         Ok(filters)
     }

@@ -24,6 +24,65 @@ pub struct HitJson {
     pub camera: Option<String>,
     pub thumbnail_url: String,
     pub preview_url: String,
+    /// How it matched: `meaning`, `name` (file name, path, metadata), `text` (printed in the
+    /// image). Empty when browsing without a query.
+    pub matched: Vec<&'static str>,
+    /// The lines of text in the image that hold a query word, with their boxes, when it matched
+    /// by text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub text_matches: Vec<TextLineJson>,
+}
+
+/// One line of text read in an image (OCR).
+#[derive(Debug, Clone, Serialize)]
+pub struct TextLineJson {
+    pub text: String,
+    pub confidence: f32,
+    /// Top-left, top-right, bottom-right, bottom-left, in the pixels of the image as displayed
+    /// (`width` × `height`).
+    pub corners: [[f32; 2]; 4],
+}
+
+impl TextLineJson {
+    fn of(line: &magpie_catalog::TextLine) -> Self {
+        Self {
+            text: line.text.clone(),
+            confidence: if line.confidence.is_finite() {
+                line.confidence
+            } else {
+                0.0
+            },
+            corners: line.corners,
+        }
+    }
+}
+
+/// What OCR read in an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageTextJson {
+    pub lines: Vec<TextLineJson>,
+    pub model: String,
+    pub read_at: String,
+    /// Text regions left unread by the detector's cap.
+    pub dropped_regions: usize,
+    /// Why the image could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+/// The lines of `record`'s text holding one of `words` (whole, or inside a run-together word).
+pub fn matching_text_lines(record: &ImageRecord, words: &[String]) -> Vec<TextLineJson> {
+    let Some(text) = &record.text else {
+        return Vec::new();
+    };
+    text.lines
+        .iter()
+        .filter(|l| {
+            words
+                .iter()
+                .any(|w| magpie_catalog::words::text_has_word(&l.text, w))
+        })
+        .map(TextLineJson::of)
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +125,8 @@ pub struct ImageInfo {
     /// The camera RAW beside a JPEG of the same name (the photo's real original), when there is
     /// one; filled in by the `/api/images/{id}` handler, which looks on disk.
     pub raw_original_url: Option<String>,
+    /// The text read in the image (OCR); null until the OCR stage has read it.
+    pub text: Option<ImageTextJson>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,7 +243,20 @@ pub fn camera_name(record: &ImageRecord) -> Option<String> {
     (!camera.is_empty()).then_some(camera)
 }
 
-pub fn hit_json(record: &ImageRecord, score: f32, root: &Path) -> HitJson {
+/// A hit; `matched` says how it matched, and `query_words` pick the lines of text to show when it
+/// matched by text.
+pub fn hit_json(
+    record: &ImageRecord,
+    score: f32,
+    root: &Path,
+    matched: Vec<&'static str>,
+    query_words: &[String],
+) -> HitJson {
+    let text_matches = if matched.contains(&"text") {
+        matching_text_lines(record, query_words)
+    } else {
+        Vec::new()
+    };
     HitJson {
         id: record.id,
         score: if score.is_finite() { score } else { 0.0 },
@@ -195,6 +269,8 @@ pub fn hit_json(record: &ImageRecord, score: f32, root: &Path) -> HitJson {
         camera: camera_name(record),
         thumbnail_url: thumbnail_url(record.id),
         preview_url: preview_url(record.id),
+        matched,
+        text_matches,
     }
 }
 
@@ -230,6 +306,13 @@ pub fn image_info(record: &ImageRecord, root: &Path) -> ImageInfo {
         preview_url: preview_url(record.id),
         original_url: original_url(record.id),
         raw_original_url: None,
+        text: record.text.as_ref().map(|t| ImageTextJson {
+            lines: t.lines.iter().map(TextLineJson::of).collect(),
+            model: t.model.clone(),
+            read_at: rfc3339(t.read_at),
+            dropped_regions: t.dropped_regions,
+            error: t.error.clone(),
+        }),
     }
 }
 
@@ -364,6 +447,7 @@ mod tests {
             exif: Default::default(),
             tags: vec![],
             indexed_at: 0,
+            text: None,
         }
     }
 
@@ -394,8 +478,14 @@ mod tests {
 
     #[test]
     fn hits_have_the_contract_fields() {
-        let json =
-            serde_json::to_value(hit_json(&record("/p/a.png"), 0.5, Path::new("/p"))).unwrap();
+        let json = serde_json::to_value(hit_json(
+            &record("/p/a.png"),
+            0.5,
+            Path::new("/p"),
+            vec!["meaning"],
+            &[],
+        ))
+        .unwrap();
         let mut keys: Vec<&str> = json
             .as_object()
             .unwrap()
@@ -410,6 +500,7 @@ mod tests {
                 "folder",
                 "height",
                 "id",
+                "matched",
                 "name",
                 "path",
                 "preview_url",
@@ -420,5 +511,34 @@ mod tests {
             ]
         );
         assert_eq!(json["thumbnail_url"], "/api/images/7/thumbnail");
+    }
+
+    #[test]
+    fn a_hit_matched_by_text_carries_the_lines_that_hold_the_query_words() {
+        let mut r = record("/p/sign.png");
+        r.text = Some(magpie_catalog::ImageText {
+            lines: vec![
+                magpie_catalog::TextLine {
+                    text: "COMETZEPHYRSPARROW".into(),
+                    confidence: 0.97,
+                    corners: [[1.0, 2.0], [30.0, 2.0], [30.0, 9.0], [1.0, 9.0]],
+                },
+                magpie_catalog::TextLine {
+                    text: "Exit".into(),
+                    confidence: 0.9,
+                    corners: [[0.0; 2]; 4],
+                },
+            ],
+            ..Default::default()
+        });
+        let words = magpie_catalog::words::text_words("zephyr");
+        let hit = hit_json(&r, 0.5, Path::new("/p"), vec!["meaning", "text"], &words);
+        assert_eq!(hit.text_matches.len(), 1);
+        assert_eq!(hit.text_matches[0].text, "COMETZEPHYRSPARROW");
+        assert_eq!(hit.text_matches[0].corners[1], [30.0, 2.0]);
+        let by_meaning = hit_json(&r, 0.5, Path::new("/p"), vec!["meaning"], &words);
+        assert!(by_meaning.text_matches.is_empty());
+        let info = serde_json::to_value(image_info(&r, Path::new("/p"))).unwrap();
+        assert_eq!(info["text"]["lines"][1]["text"], "Exit");
     }
 }

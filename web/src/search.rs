@@ -146,13 +146,15 @@ fn execute_on(
         }
     }
     let response = state.library.searcher().search(index, &request)?;
+    let query_words = magpie_catalog::words::text_words(&request.query);
     let hits = response
         .hits
         .iter()
         .filter_map(|hit| {
+            let matched = hit.matched().into_iter().map(|m| m.as_str()).collect();
             index
                 .record(hit.id)
-                .map(|r| hit_json(&r, hit.score, &facts.root))
+                .map(|r| hit_json(&r, hit.score, &facts.root, matched, &query_words))
         })
         .collect();
     Ok(SearchPage {
@@ -198,7 +200,11 @@ fn browse(
         .into_iter()
         .skip(options.offset)
         .take(options.limit)
-        .filter_map(|(_, id)| index.record(id).map(|r| hit_json(&r, 0.0, root)))
+        .filter_map(|(_, id)| {
+            index
+                .record(id)
+                .map(|r| hit_json(&r, 0.0, root, Vec::new(), &[]))
+        })
         .collect();
     Ok(SearchPage {
         hits,

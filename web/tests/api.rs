@@ -123,11 +123,12 @@ fn folders(page: &Value) -> Vec<String> {
         .collect()
 }
 
-const HIT_FIELDS: [&str; 11] = [
+const HIT_FIELDS: [&str; 12] = [
     "camera",
     "folder",
     "height",
     "id",
+    "matched",
     "name",
     "path",
     "preview_url",
@@ -165,6 +166,7 @@ async fn red_finds_the_red_images() {
         .collect();
     keys.sort_unstable();
     assert_eq!(keys, HIT_FIELDS);
+    assert_eq!(hit["matched"], serde_json::json!(["meaning"]), "{hit}");
     assert_eq!(
         hit["thumbnail_url"],
         format!("/api/images/{}/thumbnail", hit["id"])

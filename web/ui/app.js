@@ -169,11 +169,11 @@
   // ---------------------------------------------------------------- state <-> URL
 
   /** @typedef {{q:string, like:string, image:boolean, mode:string, sort:string, folder:string,
-   *   after:string, before:string, camera:string, tags:string[]}} SearchState */
+   *   after:string, before:string, camera:string, tags:string[], hasText:boolean}} SearchState */
 
   const emptyState = () => ({
     q: '', like: '', image: false, mode: '', sort: 'relevance',
-    folder: '', after: '', before: '', camera: '', tags: [],
+    folder: '', after: '', before: '', camera: '', tags: [], hasText: false,
   });
 
   /** @type {SearchState} */
@@ -198,6 +198,7 @@
     s.before = p.get('before') || '';
     s.camera = p.get('camera') || '';
     s.tags = p.getAll('tag').filter(Boolean);
+    s.hasText = p.get('has_text') === 'true';
     return s;
   }
 
@@ -213,11 +214,12 @@
     if (s.before) p.set('before', s.before);
     if (s.camera) p.set('camera', s.camera);
     for (const t of s.tags) p.append('tag', t);
+    if (s.hasText) p.set('has_text', 'true');
     const qs = p.toString();
     return location.pathname + (qs ? `?${qs}` : '');
   }
 
-  const filterCount = (s) => [s.folder, s.after, s.before, s.camera].filter(Boolean).length + s.tags.length;
+  const filterCount = (s) => [s.folder, s.after, s.before, s.camera, s.hasText].filter(Boolean).length + s.tags.length;
   const hasRanking = (s) => Boolean(s.q.trim() || s.like || s.image);
   const hasSearch = (s) => hasRanking(s) || filterCount(s) > 0;
 
@@ -246,7 +248,7 @@
     chip: $('example-chip'), chipThumb: $('example-thumb'), chipLabel: $('example-label'), chipClear: $('example-clear'),
     filters: $('filters'), filtersToggle: $('filters-toggle'), filtersCount: $('filters-count'),
     folder: $('f-folder'), folderList: $('folder-list'), after: $('f-after'), before: $('f-before'),
-    camera: $('f-camera'), mode: $('f-mode'), tags: $('f-tags'), sort: $('sort'),
+    camera: $('f-camera'), mode: $('f-mode'), tags: $('f-tags'), sort: $('sort'), hasText: $('f-has-text'),
     results: $('results'), grid: $('grid'), empty: $('empty'), emptyTitle: $('empty-title'), emptyText: $('empty-text'),
     suggestions: $('suggestions'), emptyAction: $('empty-action'), sentinel: $('sentinel'), end: $('end'),
     summary: $('results-summary'), error: $('error'), errorTitle: $('error-title'), errorMessage: $('error-message'),
@@ -267,6 +269,7 @@
     ensureOption(els.camera, state.camera);
     els.camera.value = state.camera;
     els.mode.value = state.mode;
+    els.hasText.checked = state.hasText;
     els.sort.value = state.sort;
     renderTagButtons();
 
@@ -398,6 +401,7 @@
     if (state.before) p.set('before', state.before);
     if (state.camera) p.set('camera', state.camera);
     for (const t of state.tags) p.append('tag', t);
+    if (state.hasText) p.set('has_text', 'true');
     if (state.image) {
       const up = uploads.get(currentUploadId);
       if (!up) return null;
@@ -513,10 +517,13 @@
     for (const s of els.grid.querySelectorAll('.tile.skeleton')) s.remove();
   }
 
+  const matchedByText = (hit) => Array.isArray(hit.matched) && hit.matched.includes('text');
+
   function tileLabel(hit) {
     const bits = [hit.name];
     if (hit.taken_at) bits.push(fmtDate(hit.taken_at));
     if (hit.camera) bits.push(hit.camera);
+    if (matchedByText(hit)) bits.push('matched by text in the image');
     return bits.join(', ');
   }
 
@@ -532,7 +539,9 @@
       const link = h('a', {
         class: 'tile-link', href: hit.preview_url || hit.thumbnail_url, 'data-index': index,
         tabindex: index === focusIndex ? '0' : '-1', 'aria-label': tileLabel(hit), title: hit.path || hit.name,
-      }, img);
+      }, img,
+      // Inside the link: hovering it shows its own title, clicking it opens the photo.
+      matchedByText(hit) ? h('span', { class: 'text-badge', title: 'Matched by text in the image', 'aria-hidden': 'true' }, 'T') : null);
       const badge = showScore && typeof hit.score === 'number'
         ? h('span', { class: 'score', 'aria-hidden': 'true' }, hit.score.toFixed(2))
         : hit.taken_at ? h('span', { class: 'score', 'aria-hidden': 'true' }, fmtDate(hit.taken_at)) : null;
@@ -840,6 +849,7 @@
   els.before.addEventListener('change', () => setFilter({ before: els.before.value }));
   els.camera.addEventListener('change', () => setFilter({ camera: els.camera.value }));
   els.mode.addEventListener('change', () => setFilter({ mode: els.mode.value }));
+  els.hasText.addEventListener('change', () => setFilter({ hasText: els.hasText.checked }));
   els.sort.addEventListener('change', () => setFilter({ sort: els.sort.value }));
   els.filters.addEventListener('submit', (ev) => ev.preventDefault());
   els.tags.addEventListener('click', (ev) => {
@@ -851,7 +861,7 @@
   });
 
   function clearFilters() {
-    setFilter({ folder: '', after: '', before: '', camera: '', tags: [], mode: '' });
+    setFilter({ folder: '', after: '', before: '', camera: '', tags: [], mode: '', hasText: false });
   }
   els.filters.addEventListener('reset', (ev) => { ev.preventDefault(); clearFilters(); });
 
@@ -902,7 +912,8 @@
     dlg: $('lightbox'), stage: $('lb-stage'), img: $('lb-image'), placeholder: $('lb-placeholder'),
     prev: $('lb-prev'), next: $('lb-next'), counter: $('lb-counter'), name: $('lb-name'), path: $('lb-path'),
     details: $('lb-details'), tags: $('lb-tags'), similar: $('lb-similar'), original: $('lb-original'),
-    copy: $('lb-copy'), close: $('lb-close'),
+    copy: $('lb-copy'), close: $('lb-close'), overlay: $('lb-overlay'),
+    text: $('lb-text'), textCount: $('lb-text-count'), textLines: $('lb-text-lines'), textNote: $('lb-text-note'),
   };
   let lbIndex = -1;
   const infoCache = new Map();
@@ -955,6 +966,7 @@
     lb.name.textContent = hit.name;
     lb.path.textContent = hit.path;
     lb.original.href = `/api/images/${encodeURIComponent(hit.id)}/original`;
+    renderOverlay(hit);
     renderDetails(hit, infoCache.get(hit.id));
     if (!infoCache.has(hit.id)) {
       const id = hit.id;
@@ -993,7 +1005,108 @@
     detailRow('Folder', d.folder || hit.folder);
     if (d.mtime) detailRow('Modified', fmtDate(d.mtime, true));
     if (hasRanking(state) && typeof hit.score === 'number') detailRow('Score', hit.score.toFixed(3));
+    if (Array.isArray(hit.matched) && hit.matched.length) {
+      detailRow('Matched by', hit.matched.map((m) => MATCH_LABELS[m] || String(m)).join(' · '));
+    }
     for (const t of d.tags || []) lb.tags.append(h('span', { class: 'tag' }, t));
+    renderText(hit, info);
+  }
+
+  const MATCH_LABELS = { meaning: 'meaning', name: 'name', text: 'text in the image' };
+
+  // ---------------------------------------------------------------- lightbox: text in the image (OCR)
+
+  /** A line's four corners as numbers, or null when the server sent something else. */
+  function cornersOf(line) {
+    const c = line && line.corners;
+    if (!Array.isArray(c) || c.length !== 4) return null;
+    const pts = c.map((p) => (Array.isArray(p) && p.length === 2 ? [Number(p[0]), Number(p[1])] : null));
+    return pts.every((p) => p && Number.isFinite(p[0]) && Number.isFinite(p[1])) ? pts : null;
+  }
+
+  const lineKey = (line) => `${line.text}\u0000${JSON.stringify(line.corners)}`;
+  const textMatches = (hit) => (Array.isArray(hit.text_matches) ? hit.text_matches.filter((l) => l && typeof l.text === 'string') : []);
+
+  /**
+   * Outlines over the shown image of the lines that matched the query. The SVG covers the stage
+   * like the <img> does, and its viewBox is the image's own pixel grid with the same "contain"
+   * fit (xMidYMid meet = object-fit: contain), so the corners need no scaling in script and stay
+   * right on every resize and rotation.
+   */
+  function renderOverlay(hit) {
+    const svg = lb.overlay;
+    svg.replaceChildren();
+    const w = Number(hit.width);
+    const ht = Number(hit.height);
+    const boxes = textMatches(hit).map(cornersOf).filter(Boolean);
+    if (!(w > 0 && ht > 0) || boxes.length === 0) { svg.classList.add('empty'); return; }
+    svg.setAttribute('viewBox', `0 0 ${w} ${ht}`);
+    svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    for (const pts of boxes) {
+      const poly = document.createElementNS(SVG_NS, 'polygon');
+      poly.setAttribute('points', pts.map(([x, y]) => `${x},${y}`).join(' '));
+      poly.setAttribute('class', 'lb-box');
+      poly.setAttribute('vector-effect', 'non-scaling-stroke');
+      svg.append(poly);
+    }
+    svg.classList.remove('empty');
+  }
+
+  /** Query words to highlight in the text lines, as one case-insensitive pattern (or null). */
+  function queryPattern() {
+    const words = state.q.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean).slice(0, 32);
+    if (!words.length) return null;
+    words.sort((a, b) => b.length - a.length);
+    return new RegExp(words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'giu');
+  }
+
+  /** `text` as text nodes, with the parts matching `pattern` in <mark>. */
+  function highlighted(text, pattern) {
+    const frag = document.createDocumentFragment();
+    if (!pattern) { frag.append(text); return frag; }
+    let last = 0;
+    for (const m of text.matchAll(pattern)) {
+      if (!m[0]) continue;
+      if (m.index > last) frag.append(text.slice(last, m.index));
+      frag.append(h('mark', null, m[0]));
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) frag.append(text.slice(last));
+    return frag;
+  }
+
+  /** The lightbox section listing the lines read in the image; matched lines first-class. */
+  function renderText(hit, info) {
+    const matches = textMatches(hit);
+    const t = info && info.text && typeof info.text === 'object' ? info.text : null;
+    // Before the details arrive, the hit's own matching lines are all there is to show.
+    const lines = t ? (Array.isArray(t.lines) ? t.lines.filter((l) => l && typeof l.text === 'string') : []) : matches;
+    const matchedKeys = new Set(matches.map(lineKey));
+    const pattern = queryPattern();
+    lb.textLines.replaceChildren();
+    let nMatched = 0;
+    for (const line of lines) {
+      const matched = matchedKeys.has(lineKey(line));
+      if (matched) nMatched++;
+      const conf = typeof line.confidence === 'number' && Number.isFinite(line.confidence) ? line.confidence : null;
+      const li = h('li', {
+        class: ['lb-line', matched ? 'matched' : '', conf !== null && conf < 0.6 ? 'low' : ''].filter(Boolean).join(' '),
+        title: conf !== null ? `Confidence ${Math.round(conf * 100)}%` : null,
+      });
+      li.append(matched ? highlighted(line.text, pattern) : line.text);
+      lb.textLines.append(li);
+    }
+    const notes = [];
+    if (t && t.error) notes.push(`The text could not be read: ${t.error}`);
+    if (t && t.dropped_regions > 0) {
+      notes.push(`${numberFmt.format(t.dropped_regions)} more text region${t.dropped_regions === 1 ? ' was' : 's were'} not read.`);
+    }
+    lb.textNote.textContent = notes.join(' ');
+    lb.textNote.hidden = notes.length === 0;
+    lb.textCount.textContent = lines.length
+      ? `${numberFmt.format(lines.length)} line${lines.length === 1 ? '' : 's'}${nMatched ? ` · ${numberFmt.format(nMatched)} matched` : ''}`
+      : '';
+    lb.text.hidden = lines.length === 0 && notes.length === 0;
   }
 
   lb.prev.addEventListener('click', () => step(-1));
