@@ -72,7 +72,14 @@ def main() -> int:
     data = os.path.join(ROOT, ".magpie/testdata/formats")
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts/testformats/make_test_images.py"), "--out", data, "--bench"], check=True)
     files = [("heic", "bench/12mp.heic"), ("preview", "bench/preview.dng"), ("demosaic", "bench/nopreview.dng")]
-    config = os.path.join(ROOT, ".magpie/testdata/models/tiny-hf/preprocessor_config.json")
+    # OpenAI CLIP's preprocessor (224, bicubic, CLIP mean/std): what the Python side does too, and
+    # what decides the indexer's DCT scale. (The tiny test models use smaller inputs.)
+    config = os.path.join(data, "bench", "clip224_preprocessor_config.json")
+    with open(config, "w") as f:
+        json.dump({"do_resize": True, "size": {"shortest_edge": 224}, "resample": 3, "do_center_crop": True,
+                   "crop_size": {"height": 224, "width": 224}, "do_rescale": True, "rescale_factor": 1 / 255,
+                   "do_normalize": True, "image_mean": MEAN.tolist(), "image_std": STD.tolist(),
+                   "image_processor_type": "CLIPImageProcessor"}, f)
     binary = os.path.join(ROOT, "target/release/formatbench")
     magpie = subprocess.run([binary, "--config", config, "--rounds", str(args.rounds), *[os.path.join(data, f) for _, f in files]], check=True, capture_output=True, text=True)
     ours = [json.loads(line) for line in magpie.stdout.splitlines() if line.strip()]
