@@ -8,6 +8,10 @@
 //   MAGPIE_QUERY        text query to type (default "red")
 //   MAGPIE_TEXT_QUERY   a word printed in exactly one image (default "zephyr", one of the mock's signs)
 //   MAGPIE_DROP_IMAGE   image file to drop on the page (default: a generated PNG)
+//   MAGPIE_FORMAT_FILES comma-separated names of HEIC/AVIF/JPEG XL/RAW files in the server's library
+//                       (scripts/e2e: plain.heic,orient6.heic,plain.avif,lossy.jxl,preview.dng,nopreview.dng
+//                       in Photos/2024/Formats/); each must be found by its name, served as JPEG and shown
+//                       in the grid and the lightbox. Unset (and always with the mock): that test is skipped
 //   MAGPIE_SCREENSHOTS  where screenshots go (default web/e2e/screenshots)
 //   CHROMIUM            browser binary (default /usr/bin/chromium; Debian's package, no browser downloads)
 
@@ -30,6 +34,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const usingMock = !process.env.MAGPIE_URL;
 const TIMEOUT = 15_000;
+const FORMAT_FILES = (process.env.MAGPIE_FORMAT_FILES || '').split(',').map((s) => s.trim()).filter(Boolean);
 
 let base = process.env.MAGPIE_URL ? process.env.MAGPIE_URL.replace(/\/+$/, '') : null;
 let mock = null;
@@ -73,6 +78,12 @@ async function shot(page, name) {
     .filter((t) => t.getBoundingClientRect().top < innerHeight).every((t) => t.classList.contains('loaded')), null, { timeout: 5000 }).catch(() => {});
   await page.waitForTimeout(350);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+/** GET a server path from Node, with the bearer token when the server needs one. */
+function apiGet(p) {
+  const tok = process.env.MAGPIE_TOKEN;
+  return fetch(base + p, { headers: tok ? { Authorization: `Bearer ${tok}` } : {} });
 }
 
 function pageUrl(extra = '') {
@@ -471,6 +482,89 @@ test('text in images: badge on the hit, its lines and outlines in the lightbox',
   assert.ok(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling');
   await shot(phone.page, '19-phone-text-lightbox');
   assert.deepEqual(phone.problems, []);
+});
+
+// scripts/e2e copies these from the format test corpus (scripts/testformats/make_test_images.py):
+// displayed upright, two are portrait (EXIF orientation 6, and HEIF's irot), the others landscape.
+const PORTRAIT_FILES = new Set(['orient6.heic', 'preview.dng']);
+const LANDSCAPE_FILES = new Set(['plain.heic', 'plain.avif', 'lossy.jxl', 'nopreview.dng']);
+const formatsSkip = usingMock ? 'the mock has no HEIC, AVIF, JPEG XL or RAW files (scripts/e2e runs this against the real server)'
+  : FORMAT_FILES.length === 0 ? 'MAGPIE_FORMAT_FILES is not set (scripts/e2e sets it)' : false;
+
+test('photo formats a browser cannot show: HEIC, AVIF, JPEG XL, RAW', { skip: formatsSkip }, async () => {
+  const { page, problems } = await openBrowser();
+  // One search per stem ("plain" names plain.heic and plain.avif): a second visit of the same
+  // address with only a different #token would not reload the page.
+  const byStem = new Map();
+  for (const file of FORMAT_FILES) {
+    const stem = file.replace(/\.[^.]+$/, '');
+    byStem.set(stem, [...(byStem.get(stem) || []), file]);
+  }
+  const hits = [];
+  for (const [stem, files] of byStem) {
+    const res = await apiGet(`/api/search?q=${encodeURIComponent(stem)}&mode=keyword&limit=50`);
+    assert.equal(res.status, 200, `keyword search for "${stem}"`);
+    const found = await res.json();
+    const mine = files.map((file) => {
+      const hit = found.hits.find((h) => h.name === file);
+      assert.ok(hit, `${file} is indexed and found by its name (hits for "${stem}": ${JSON.stringify(found.hits.map((h) => h.name))})`);
+      return [file, hit];
+    });
+    // The server serves a JPEG rendition of each, small and large.
+    for (const [file, hit] of mine) {
+      for (const [what, url] of [['thumbnail', hit.thumbnail_url], ['preview', hit.preview_url]]) {
+        const r = await apiGet(url);
+        assert.equal(r.status, 200, `${file}: ${what} ${url} answers`);
+        assert.match(r.headers.get('content-type') || '', /^image\/jpeg\b/, `${file}: the ${what} is a JPEG`);
+        const body = Buffer.from(await r.arrayBuffer());
+        assert.ok(body.length > 100 && body[0] === 0xff && body[1] === 0xd8, `${file}: the ${what} holds JPEG data`);
+      }
+    }
+
+    // In the browser: the tile's thumbnail loads, and the lightbox shows the preview, upright.
+    await page.goto(pageUrl(`?q=${encodeURIComponent(stem)}&mode=keyword`));
+    await settled(page);
+    for (const [file, hit] of mine) {
+      const tile = `#grid .tile[data-id="${hit.id}"]`;
+      await page.waitForSelector(`${tile}.loaded`); // set on the thumbnail's load or error
+      const thumb = await page.$eval(tile, (t) => {
+        const i = t.querySelector('img');
+        return { broken: t.classList.contains('broken'), complete: i.complete, w: i.naturalWidth };
+      });
+      assert.ok(!thumb.broken && thumb.complete && thumb.w > 0, `${file}: the tile's thumbnail loaded (${JSON.stringify(thumb)})`);
+
+      await page.click(`${tile} .tile-link`);
+      await page.waitForSelector('#lightbox[open]');
+      await page.waitForFunction((p) => document.getElementById('lb-path').textContent === p, hit.path);
+      // complete is true after a load and after an error alike; naturalWidth tells them apart.
+      await page.waitForFunction((u) => {
+        const i = document.getElementById('lb-image');
+        return i.src.endsWith(u) && i.complete;
+      }, hit.preview_url);
+      const shown = await page.$eval('#lb-image', (i) => ({ w: i.naturalWidth, h: i.naturalHeight }));
+      assert.ok(shown.w > 0 && shown.h > 0, `${file}: the lightbox image loaded (${shown.w}×${shown.h})`);
+      if (PORTRAIT_FILES.has(file)) assert.ok(shown.h > shown.w, `${file}: shown upright, portrait (${shown.w}×${shown.h})`);
+      if (LANDSCAPE_FILES.has(file)) assert.ok(shown.w > shown.h, `${file}: shown landscape (${shown.w}×${shown.h})`);
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#lightbox', { state: 'hidden' });
+      hits.push(hit);
+    }
+  }
+
+  // The folder they are in, browsed: every one there with its thumbnail, as many as the server has.
+  const folder = hits[0].folder;
+  const listed = await apiGet(`/api/search?folder=${encodeURIComponent(folder)}&limit=500`);
+  assert.equal(listed.status, 200);
+  const expected = (await listed.json()).total;
+  await page.goto(pageUrl(`?folder=${encodeURIComponent(folder)}`));
+  const r = await settled(page);
+  assert.equal(r.total, expected, `the UI lists what the server has in ${folder}`);
+  const ids = await page.$$eval('#grid .tile', (ts) => ts.map((t) => t.dataset.id));
+  for (const hit of hits.filter((h) => h.folder === folder)) assert.ok(ids.includes(String(hit.id)), `${hit.name} listed in ${folder}`);
+  await page.waitForFunction(() => [...document.querySelectorAll('#grid .tile:not(.skeleton)')].every((t) => t.classList.contains('loaded')));
+  assert.deepEqual(await page.$$eval('#grid .tile.broken', (ts) => ts.map((t) => t.dataset.path)), [], 'no broken thumbnail');
+  await shot(page, '20-formats');
+  assert.deepEqual(problems, []);
 });
 
 // Runs against a secured mock server of its own in both modes, so it never skips: the real
