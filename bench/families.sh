@@ -4,6 +4,7 @@
 #
 #   bench/families.sh                     # all three real-shape models
 #   BENCH_FAMILIES="siglip2-b16-224" bench/families.sh
+#   BENCH_TABLE_ONLY=1 bench/families.sh  # only the table, from the last run's JSON
 #
 # The models are random-weight graphs of the real shapes (bench/make_family_models.py: SigLIP2
 # ViT-B/16 at 224 and 384, OpenAI CLIP ViT-B/32; ~6.3 GB, never committed); random weights cost
@@ -16,6 +17,7 @@ MODELS=${BENCH_MODELS:-$ROOT/.magpie/testdata/bench-models}
 PHOTOS=${BENCH_PHOTOS:-$ROOT/../shared/data/photos}
 FAMILIES=${BENCH_FAMILIES:-clip-vit-b32 siglip2-b16-224 siglip2-b16-384}
 mkdir -p "$OUT"
+if [ "${BENCH_TABLE_ONLY:-0}" != 1 ]; then
 nice -n 10 .venv/bin/python bench/make_family_models.py --out "$MODELS" --only $FAMILIES
 nice -n 10 cargo build --release -p magpie-bench --bin familybench
 export MAGPIE_ORT_LIB=${MAGPIE_ORT_LIB:-$ROOT/.magpie/ort}
@@ -25,6 +27,7 @@ for name in $FAMILIES; do
         --images "${BENCH_IMAGES:-16}" --rounds "${BENCH_ROUNDS:-3}" --batch 8 \
         >"$OUT/families-$name.json"
 done
+fi
 .venv/bin/python - "$OUT" $FAMILIES <<'PY'
 import json, sys
 out, names = sys.argv[1], sys.argv[2:]
@@ -42,10 +45,12 @@ for name in names:
             continue
         b8 = v["images_per_second_batch_8"]
         ratio = b8 / base["images_per_second_batch_8"] if base else float("nan")
-        ic, tc = v.get("image_cosine_to_fp32", {}), v.get("text_cosine_to_fp32", {})
+        def cos(key):
+            c = v.get(key)
+            return "reference" if v["variant"] == "fp32" else f"{c['mean']:.6f} / {c['min']:.6f}" if c else "no fp32 run"
         rows.append(f"| {name} ({v['image_size']} px) | {v['variant']} | {v['images_per_second_batch_1']:.2f} | {b8:.2f} | {ratio:.2f} | "
                     f"{v['text_ms_single_p50']:.1f} | {v['text_ms_ensemble_p50']:.1f} | "
-                    f"{ic.get('mean', float('nan')):.6f} / {ic.get('min', float('nan')):.6f} | {tc.get('mean', float('nan')):.6f} / {tc.get('min', float('nan')):.6f} |")
+                    f"{cos('image_cosine_to_fp32')} | {cos('text_cosine_to_fp32')} |")
 open(f"{out}/families.md", "w").write("\n".join(rows) + "\n")
 print("\n".join(rows))
 PY

@@ -29,7 +29,7 @@ scripts/testocr/make "$SET"
 TRUTH=$MAGPIE_TESTDATA/ocr/$SET/truth.json
 STORE=$MAGPIE_TESTDATA/ocr/store
 # The model, installed the way a user does it: from the wheel in .venv.
-MAGPIE_MODELS=$STORE nice -n 10 cargo run --release -q --bin magpie -- models import-ocr --from-rapidocr --python "$PY" >&2
+MAGPIE_MODELS=$STORE nice -n 10 cargo run -q --bin magpie -- models import-ocr --from-rapidocr --python "$PY" >&2
 nice -n 10 cargo build --release -p magpie-bench --bin ocrbench
 MODEL=$STORE/pp-ocrv4
 mapfile -t photos < <(find "$PHOTOS" -maxdepth 1 -iname '*.jpg' | sort | head -n "${BENCH_OCR_PHOTOS:-20}")
@@ -39,10 +39,10 @@ target/release/ocrbench --model "$MODEL" --truth "$TRUTH" --rounds "$ROUNDS" --t
 target/release/ocrbench --model "$MODEL" --rounds "$ROUNDS" --threads "$THREADS" "${photos[@]}" >"$OUT/ocr-photos-magpie.json"
 echo "== RapidOCR ($(date +%T))" >&2
 $PY bench/ocr_compare.py rapidocr --truth "$TRUTH" --rounds "$ROUNDS" --threads "$THREADS" --out "$OUT/ocr-rapidocr.json"
-$PY bench/ocr_compare.py rapidocr --rounds "$ROUNDS" --threads "$THREADS" --out "$OUT/ocr-photos-rapidocr.json" "${photos[@]}"
+$PY bench/ocr_compare.py rapidocr "${photos[@]}" --rounds "$ROUNDS" --threads "$THREADS" --out "$OUT/ocr-photos-rapidocr.json"
 echo "== Tesseract ($(date +%T))" >&2
 $PY bench/ocr_compare.py tesseract --truth "$TRUTH" --rounds 1 --out "$OUT/ocr-tesseract.json"
-$PY bench/ocr_compare.py tesseract --rounds 1 --out "$OUT/ocr-photos-tesseract.json" "${photos[@]}"
+$PY bench/ocr_compare.py tesseract "${photos[@]}" --rounds 1 --out "$OUT/ocr-photos-tesseract.json"
 $PY bench/ocr_compare.py report --truth "$TRUTH" \
     --magpie "$OUT/ocr-magpie.json" --rapidocr "$OUT/ocr-rapidocr.json" --tesseract "$OUT/ocr-tesseract.json" \
     --photos-magpie "$OUT/ocr-photos-magpie.json" --photos-rapidocr "$OUT/ocr-photos-rapidocr.json" \

@@ -64,12 +64,16 @@ def run_rapidocr(args) -> list[dict]:
     results = []
     for data, label in files:
         seconds, lines = [], []
-        for _ in range(max(1, args.rounds)):
-            start = time.perf_counter()
-            result, _ = engine(reference.load_bgr(io.BytesIO(data)))
-            seconds.append(time.perf_counter() - start)
-            lines = [{"box": [[float(x), float(y)] for x, y in box], "text": text, "score": float(score)}
-                     for box, text, score in (result or [])]
+        try:
+            for _ in range(max(1, args.rounds)):
+                start = time.perf_counter()
+                result, _ = engine(reference.load_bgr(io.BytesIO(data)))
+                seconds.append(time.perf_counter() - start)
+                lines = [{"box": [[float(x), float(y)] for x, y in box], "text": text, "score": float(score)}
+                         for box, text, score in (result or [])]
+        except Exception as error:  # RapidOCR fails on some real photos; say which, and go on
+            results.append({"file": label, "seconds": seconds, "lines": [], "error": f"{type(error).__name__}: {error}"})
+            continue
         results.append({"file": label, "seconds": seconds, "lines": lines})
     return results
 
@@ -281,9 +285,15 @@ def report(args) -> dict:
               for name, path in (("magpie", args.photos_magpie), ("rapidocr", args.photos_rapidocr),
                                  ("tesseract", args.photos_tesseract)) if path}
     if photos:
-        entry = {name: {"speed": speed(results)} for name, results in photos.items()}
+        # Speed over the photos every engine could read, so the engines are timed on the same set.
+        readable = [{r["file"] for r in results if "error" not in r} for results in photos.values()]
+        common = set.intersection(*readable)
+        entry = {name: {"speed": speed(results, common),
+                        "errors": [f"{r['file']}: {r['error']}" for r in results if "error" in r]}
+                 for name, results in photos.items()}
+        entry["photos_read_by_all"] = len(common)
         if "magpie" in photos:
-            text_free = [r for r in photos["magpie"] if "error" not in r and not r["lines"]]
+            text_free = [r for r in photos["magpie"] if "error" not in r and not r["lines"] and r["file"] in common]
             names = {r["file"] for r in text_free}
             entry["text_free_photos"] = len(text_free)
             for name, results in photos.items():

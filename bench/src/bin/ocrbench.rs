@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! ocrbench --model DIR [--truth truth.json] [IMAGE…] [--rounds 1] [--scaled-decode]
-//!          [--threads N] [--rec-batch 6]
+//!          [--threads N] [--rec-batch 6] [--det-limit 736] [--unclip 1.6]
 //! ```
 
 use std::path::PathBuf;
@@ -29,6 +29,9 @@ fn main() {
     let scaled_decode = args.flag("scaled-decode");
     let mut options = OcrOptions::default();
     options.recognizer_batch = args.number("rec-batch", options.recognizer_batch);
+    // Experiments against RapidOCR's defaults (which the parity test holds Magpie's defaults to).
+    options.detector.limit_side_len = args.number("det-limit", options.detector.limit_side_len);
+    options.detector.unclip_ratio = args.number("unclip", options.detector.unclip_ratio);
     let config = SessionConfig {
         device: Device::Cpu,
         intra_op_threads: args.get("threads").and_then(|t| t.parse().ok()),
