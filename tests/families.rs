@@ -28,24 +28,7 @@ const FAMILIES: &[&str] = &[
 
 /// Eight real photos from `../shared`, copied into `dir`.
 fn real_photos(shared: &Path, dir: &Path) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(shared.join("data/photos"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
-        .filter(|p| !p.to_string_lossy().contains("corrupted"))
-        .collect();
-    photos.sort();
-    photos
-        .into_iter()
-        .take(8)
-        .map(|p| {
-            let to = dir.join(p.file_name().unwrap());
-            std::fs::copy(&p, &to).unwrap();
-            to
-        })
-        .collect()
+    copy_real_photos(shared, dir, 8)
 }
 
 /// Index, text search, image search (a file and a library id), tags, for one model directory.

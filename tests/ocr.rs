@@ -106,18 +106,7 @@ fn ocr_indexes_searches_and_reports_text_in_images() {
         &image::RgbImage::from_pixel(800, 600, image::Rgb([128, 128, 128])),
         &photos.join("text").join("blank.png"),
     );
-    let real = photos.join("real");
-    std::fs::create_dir_all(&real).unwrap();
-    let mut real_photos: Vec<PathBuf> = std::fs::read_dir(shared.join("data/photos"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
-        .collect();
-    real_photos.sort();
-    for photo in real_photos.iter().take(6) {
-        std::fs::copy(photo, real.join(photo.file_name().unwrap())).unwrap();
-    }
+    copy_real_photos(&shared, &photos.join("real"), 6);
     install_ocr_model(&home);
 
     // `magpie ocr` reads a file and prints its lines with boxes.
@@ -150,8 +139,8 @@ fn ocr_indexes_searches_and_reports_text_in_images() {
     };
     let first = index(&["--ocr"]);
     let images = first["added"].as_u64().unwrap();
-    // The four text images and the real photos (a damaged one is indexed as partly decoded).
-    assert!(images >= 4 + 5, "{first}");
+    // The four text images and the six real photos.
+    assert_eq!(images, 4 + 6, "{first}");
     assert_eq!(first["text"]["to_read"].as_u64(), Some(images), "{first}");
     assert_eq!(first["text"]["read"].as_u64(), Some(images), "{first}");
     assert!(first["text"]["with_text"].as_u64().unwrap() >= 3, "{first}");

@@ -207,6 +207,26 @@ pub fn dir_size(dir: &Path) -> u64 {
 }
 
 /// Number of cores this process may use.
+/// The JPEG and PNG files of `dir` (not recursive), sorted, each read into memory with its path
+/// as label: the photo set the benchmarks run on, so the disk stays out of their timing.
+pub fn read_photos(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| Some((p.display().to_string(), std::fs::read(&p).ok()?)))
+        .collect()
+}
+
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -100,6 +100,19 @@ impl ImageText {
     pub fn is_empty(&self) -> bool {
         self.lines.iter().all(|l| l.text.trim().is_empty())
     }
+
+    /// The lines holding one of `words` ([`crate::words::text_words`] words), whole or inside a
+    /// run-together word: why an image matched a search by text.
+    pub fn lines_with_words<'a>(
+        &'a self,
+        words: &'a [String],
+    ) -> impl Iterator<Item = &'a TextLine> + 'a {
+        self.lines.iter().filter(move |l| {
+            words
+                .iter()
+                .any(|w| crate::words::text_has_word(&l.text, w))
+        })
+    }
 }
 
 impl ImageRecord {

@@ -127,15 +127,7 @@ fn pull_ocr(
         total as f64 / 1e6,
         known.repo
     );
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let progress = BarProgress { bar };
+    let progress = BarProgress::new();
     let result = magpie_ocr::model::pull(store, known, revision, &progress);
     progress.bar.finish_and_clear();
     let model = result.with_context(|| format!("cannot pull {}@{revision}", known.repo))?;
@@ -192,6 +184,21 @@ struct BarProgress {
     bar: ProgressBar,
 }
 
+impl BarProgress {
+    /// The download bar every pull shows.
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+}
+
 impl PullProgress for BarProgress {
     fn started(&self, files: usize, total_bytes: u64) {
         self.bar.set_length(total_bytes);
@@ -219,15 +226,7 @@ fn pull_with_bar(
     revision: &str,
     variant: Option<Variant>,
 ) -> magpie_models::Result<ModelSpec> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let progress = BarProgress { bar };
+    let progress = BarProgress::new();
     let result = store.pull_variant(repo, revision, variant, &progress);
     progress.bar.finish_and_clear();
     result

@@ -166,23 +166,6 @@ struct SearchOutput {
     hits: Vec<HitOutput>,
 }
 
-/// The lines of the image's text that hold one of `words` (whole or as a part of a run-together
-/// word), for showing why an image matched by text.
-pub(crate) fn matching_lines(record: &ImageRecord, words: &[String]) -> Vec<String> {
-    let Some(text) = &record.text else {
-        return Vec::new();
-    };
-    text.lines
-        .iter()
-        .filter(|l| {
-            words
-                .iter()
-                .any(|w| magpie_catalog::words::text_has_word(&l.text, w))
-        })
-        .map(|l| l.text.clone())
-        .collect()
-}
-
 pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     let request = request_from_args(&args)?;
     if request.terms()?.is_empty() && request.filters.is_empty() {
@@ -204,7 +187,12 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
             let text_lines = if hit.text_score.is_some() {
                 record
                     .as_ref()
-                    .map(|r| matching_lines(r, &query_words))
+                    .and_then(|r| r.text.as_ref())
+                    .map(|t| {
+                        t.lines_with_words(&query_words)
+                            .map(|l| l.text.clone())
+                            .collect()
+                    })
                     .unwrap_or_default()
             } else {
                 Vec::new()

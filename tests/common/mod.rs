@@ -125,3 +125,26 @@ pub fn colour_library(root: &Path) -> Vec<PathBuf> {
     add("misc/IMG_2041.png", GREY, 40, 40, 0);
     files
 }
+
+/// The first `count` undamaged JPEGs of `../shared/data/photos` (sorted by name), copied into
+/// `dir`; returns their new paths.
+pub fn copy_real_photos(shared: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(shared.join("data/photos"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
+        .filter(|p| !p.to_string_lossy().contains("corrupted"))
+        .collect();
+    photos.sort();
+    photos
+        .into_iter()
+        .take(count)
+        .map(|p| {
+            let to = dir.join(p.file_name().unwrap());
+            std::fs::copy(&p, &to).unwrap();
+            to
+        })
+        .collect()
+}

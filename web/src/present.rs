@@ -69,22 +69,6 @@ pub struct ImageTextJson {
     pub error: Option<String>,
 }
 
-/// The lines of `record`'s text holding one of `words` (whole, or inside a run-together word).
-pub fn matching_text_lines(record: &ImageRecord, words: &[String]) -> Vec<TextLineJson> {
-    let Some(text) = &record.text else {
-        return Vec::new();
-    };
-    text.lines
-        .iter()
-        .filter(|l| {
-            words
-                .iter()
-                .any(|w| magpie_catalog::words::text_has_word(&l.text, w))
-        })
-        .map(TextLineJson::of)
-        .collect()
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchPage {
     pub hits: Vec<HitJson>,
@@ -252,10 +236,12 @@ pub fn hit_json(
     matched: Vec<&'static str>,
     query_words: &[String],
 ) -> HitJson {
-    let text_matches = if matched.contains(&"text") {
-        matching_text_lines(record, query_words)
-    } else {
-        Vec::new()
+    let text_matches = match (&record.text, matched.contains(&"text")) {
+        (Some(text), true) => text
+            .lines_with_words(query_words)
+            .map(TextLineJson::of)
+            .collect(),
+        _ => Vec::new(),
     };
     HitJson {
         id: record.id,

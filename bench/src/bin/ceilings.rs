@@ -36,26 +36,9 @@ struct Photo {
 }
 
 fn read_photos(dir: &Path) -> Vec<Photo> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-        })
-        .collect();
-    paths.sort();
-    paths
+    magpie_bench::read_photos(dir)
         .into_iter()
-        .filter_map(|path| {
-            let bytes = std::fs::read(&path).ok()?;
-            Some(Photo {
-                label: path.display().to_string(),
-                bytes,
-            })
-        })
+        .map(|(label, bytes)| Photo { label, bytes })
         .collect()
 }
 

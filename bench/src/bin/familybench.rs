@@ -58,22 +58,9 @@ const TEMPLATES: &[&str] = &[
 ];
 
 fn photos(dir: &Path, count: usize) -> Vec<(String, Vec<u8>)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-        })
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|p| Some((p.display().to_string(), std::fs::read(&p).ok()?)))
-        .take(count)
-        .collect()
+    let mut photos = magpie_bench::read_photos(dir);
+    photos.truncate(count);
+    photos
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
