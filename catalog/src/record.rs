@@ -87,6 +87,20 @@ pub struct TextLine {
     pub corners: [[f32; 2]; 4],
 }
 
+/// A line of fewer letters and digits than this counts as text only when read this surely.
+const STRAY_MARK_CHARS: usize = 2;
+const STRAY_MARK_CONFIDENCE: f32 = 0.8;
+
+impl TextLine {
+    /// Whether the line is text rather than a stray mark: at least two letters or digits, or one
+    /// read with confidence 0.8 or more (a "7" on a door, an "A" on a sign).
+    pub fn is_text(&self) -> bool {
+        let alphanumeric = self.text.chars().filter(|c| c.is_alphanumeric()).count();
+        alphanumeric >= STRAY_MARK_CHARS
+            || (alphanumeric > 0 && self.confidence >= STRAY_MARK_CONFIDENCE)
+    }
+}
+
 impl ImageText {
     /// All the text, one line per line.
     pub fn joined(&self) -> String {
@@ -97,8 +111,11 @@ impl ImageText {
             .join("\n")
     }
 
+    /// Whether OCR found no text worth the name: no line, or only stray marks — PP-OCR reads a
+    /// lone "O" or "I" at confidence 0.5–0.6 in some plain photos, and such a photo is not one
+    /// "with text" (`has-text`, the stats). The lines stay stored and searchable either way.
     pub fn is_empty(&self) -> bool {
-        self.lines.iter().all(|l| l.text.trim().is_empty())
+        !self.lines.iter().any(TextLine::is_text)
     }
 
     /// The lines holding one of `words` ([`crate::words::text_words`] words), whole or inside a
@@ -252,5 +269,30 @@ pub fn bytes_to_path(bytes: &[u8]) -> PathBuf {
     #[cfg(not(unix))]
     {
         PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, confidence: f32) -> TextLine {
+        TextLine {
+            text: text.into(),
+            confidence,
+            corners: [[0.0; 2]; 4],
+        }
+    }
+
+    #[test]
+    fn stray_marks_do_not_make_an_image_one_with_text() {
+        let text = |lines: Vec<TextLine>| ImageText {
+            lines,
+            ..ImageText::default()
+        };
+        assert!(text(vec![]).is_empty());
+        assert!(text(vec![line("O", 0.55), line("·", 0.9)]).is_empty());
+        assert!(!text(vec![line("O", 0.55), line("7", 0.93)]).is_empty());
+        assert!(!text(vec![line("EXIT", 0.6)]).is_empty());
     }
 }
