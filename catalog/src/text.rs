@@ -162,6 +162,15 @@ impl TextIndex {
         self.fields
     }
 
+    /// A snapshot of the last commit, for the writer's own read-side questions.
+    pub fn snapshot(&self) -> Result<TextSnapshot> {
+        Ok(TextSnapshot {
+            searcher: self.reader()?.searcher(),
+            fields: self.fields,
+            index: self.index.clone(),
+        })
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -805,16 +805,10 @@ impl Writer {
     }
 
     /// How many images OCR has read, and in how many it found text.
+    /// Counted by the keyword index (committed with every change), as readers count them,
+    /// rather than by decoding every record in sled.
     pub fn text_counts(&self) -> Result<(u64, u64)> {
-        let (mut read, mut found) = (0, 0);
-        for record in self.records() {
-            let record = record?;
-            if let Some(text) = &record.text {
-                read += 1;
-                found += u64::from(!text.is_empty());
-            }
-        }
-        Ok((read, found))
+        Ok(self.text.snapshot()?.text_counts())
     }
 
     /// Every stored record path (with size, mtime and hash) for incremental planning.
