@@ -300,20 +300,8 @@ pub fn parse_date(value: &str, end_of_day: bool) -> Option<i64> {
     if parts.next().is_some() || !(1..=12).contains(&month) || day == 0 || day > 31 {
         return None;
     }
-    let start = days_from_civil(year, month, day) * 86_400;
+    let start = crate::dates::days_from_civil(year, month, day) * 86_400;
     Some(if end_of_day { start + 86_399 } else { start })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

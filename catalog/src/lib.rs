@@ -25,9 +25,11 @@
 //! ```
 
 pub mod companion;
+pub mod dates;
 mod error;
 mod filters;
 mod fsutil;
+pub mod keywords;
 mod reader;
 mod record;
 mod settings;
@@ -44,6 +46,7 @@ pub use filters::{
     camera_words, extension_key, parse_date, path_components, tag_key, FilterError, Filters,
     FILTER_KEYS,
 };
+pub use keywords::KeywordIndex;
 pub use reader::{cosine, Reader, Snapshot};
 pub use record::{
     bytes_to_path, path_to_bytes, ExifFields, Failure, ImageId, ImageRecord, ImageText,

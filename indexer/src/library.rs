@@ -3,17 +3,21 @@
 //! [`index`] is what `magpie index` (and each round of `magpie watch`) does: crawl the roots, plan
 //! against what the library already holds, and push the plan through the pipeline into the
 //! catalog writer. The adapters it wires together are [`ModelDecoder`], [`ModelEmbedder`] and
-//! [`CatalogSink`].
+//! [`CatalogSink`]; [`model_stages`] (the decoder and embedder of a model) and [`image_record`]
+//! (the record of an indexed photo) are shared with `magpie-shard`, which sends the same pipeline
+//! into shard files instead of a library.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use image::RgbImage;
-use magpie_catalog::{Change, ExifFields, Failure, ImageRecord, ThumbKind, Writer};
+use magpie_catalog::{Change, ExifFields, Failure, ImageId, ImageRecord, ThumbKind, Writer};
 use magpie_models::{DecodeOptions, ImageEncoder};
 
-use crate::backend::{Commit, DecodeFailure, DecodedPhoto, ImageEmbedder, PhotoDecoder, Sink};
+use crate::backend::{
+    Commit, DecodeFailure, DecodedPhoto, ImageEmbedder, IndexedPhoto, PhotoDecoder, Sink,
+};
 use crate::changes::{plan_changes, Blake3Hasher, ContentHash, KnownFile};
 use crate::crawl::{crawl, CrawlOptions};
 use crate::error::IndexError;
@@ -95,20 +99,14 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Unix seconds of a camera timestamp; without an offset the local time is taken as UTC, which
 /// keeps date filters and sorting right to the day.
 pub fn taken_at_unix(t: &TakenAt) -> i64 {
-    let days = days_from_civil(i64::from(t.year), i64::from(t.month), i64::from(t.day));
+    let days = magpie_catalog::dates::days_from_civil(
+        i64::from(t.year),
+        u32::from(t.month),
+        u32::from(t.day),
+    );
     let secs =
         days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second);
     secs - i64::from(t.offset_minutes.unwrap_or(0)) * 60
@@ -122,6 +120,33 @@ fn exif_fields(e: &ExifSummary) -> ExifFields {
         lens: e.lens.clone(),
         gps: e.gps.as_ref().map(|g| (g.latitude, g.longitude)),
         orientation: e.orientation,
+    }
+}
+
+/// The catalog record of a photo the pipeline has just indexed: the one construction of an
+/// [`ImageRecord`] from an [`IndexedPhoto`], shared by the library ([`CatalogSink`]) and the shard
+/// files of `magpie embed-shard` (`magpie-shard`), so both hold the same fields for the same photo.
+/// `id` is the library's allocated id or the shard's path hash; `tags` are what the record keeps
+/// across a re-embed; `indexed_at` is Unix seconds.
+pub fn image_record(
+    photo: &IndexedPhoto,
+    id: ImageId,
+    tags: Vec<String>,
+    indexed_at: i64,
+) -> ImageRecord {
+    ImageRecord {
+        id,
+        path: photo.file.path.clone(),
+        size: photo.file.size,
+        mtime_ns: photo.file.mtime_ns,
+        content_hash: photo.content_hash.to_string(),
+        width: photo.width,
+        height: photo.height,
+        format: photo.format.name().to_lowercase(),
+        exif: exif_fields(&photo.metadata.exif),
+        tags,
+        indexed_at,
+        text: None,
     }
 }
 
@@ -181,20 +206,7 @@ impl Sink for CatalogSink<'_> {
                     at: now(),
                 }));
             }
-            let record = ImageRecord {
-                id,
-                path: photo.file.path.clone(),
-                size: photo.file.size,
-                mtime_ns: photo.file.mtime_ns,
-                content_hash: hash,
-                width: photo.width,
-                height: photo.height,
-                format: photo.format.name().to_lowercase(),
-                exif: exif_fields(&photo.metadata.exif),
-                tags,
-                indexed_at: now(),
-                text: None,
-            };
+            let record = image_record(&photo, id, tags, now());
             changes.push(Change::Upsert {
                 record,
                 embedding: photo.embedding,
@@ -249,6 +261,28 @@ fn parse_hash(text: &str) -> Option<ContentHash> {
     Some(ContentHash(bytes.try_into().ok()?))
 }
 
+/// The decoder and embedder the pipeline runs with the image tower `encoder` (for `magpie index`
+/// and `magpie embed-shard` alike). One decode feeds the model input and both thumbnails: a
+/// DCT-scaled JPEG decode may go as small as the model's shortest side and the grid thumbnail's
+/// shortest side allow, as long as its longest side still covers the preview.
+pub fn model_stages(
+    encoder: Arc<ImageEncoder>,
+    prepare: &crate::prepare::PrepareSettings,
+) -> (Arc<ModelDecoder>, Arc<ModelEmbedder>) {
+    let thumbnails = &prepare.thumbnails;
+    let decoder = Arc::new(ModelDecoder {
+        options: DecodeOptions {
+            min_short_side: encoder
+                .preprocessor()
+                .min_short_side()
+                .max(thumbnails.grid_short_side),
+            min_long_side: thumbnails.preview_long_side,
+            max_pixels: magpie_models::preprocess::DEFAULT_MAX_PIXELS,
+        },
+    });
+    (decoder, Arc::new(ModelEmbedder { encoder }))
+}
+
 /// Options of one `magpie index` run.
 #[derive(Debug, Clone, Default)]
 pub struct IndexOptions {
@@ -280,21 +314,7 @@ pub fn index(
         unchanged = plan.unchanged,
         "planned"
     );
-    // One decode feeds the model input and both thumbnails: a DCT-scaled JPEG decode may go as
-    // small as the model's shortest side and the grid thumbnail's shortest side allow, as long as
-    // its longest side still covers the preview.
-    let thumbnails = &options.pipeline.prepare.thumbnails;
-    let decoder = Arc::new(ModelDecoder {
-        options: DecodeOptions {
-            min_short_side: encoder
-                .preprocessor()
-                .min_short_side()
-                .max(thumbnails.grid_short_side),
-            min_long_side: thumbnails.preview_long_side,
-            max_pixels: magpie_models::preprocess::DEFAULT_MAX_PIXELS,
-        },
-    });
-    let embedder = Arc::new(ModelEmbedder { encoder });
+    let (decoder, embedder) = model_stages(encoder, &options.pipeline.prepare);
     let mut sink = CatalogSink { writer };
     apply_plan(
         plan,

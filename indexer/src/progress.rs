@@ -8,6 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// The one progress bar of a count of images (`magpie index`, reading text, loading into Milvus,
+/// a Ray cluster's shards), as an `indicatif` template: what is being done goes in `{prefix}`
+/// (e.g. "reading text "), rates and failures in `{msg}`.
+pub const IMAGE_BAR_TEMPLATE: &str =
+    "{spinner} {prefix}[{bar:30}] {pos}/{len} images  {msg}  eta {eta}";
+
 /// Shared by the pipeline (writer) and the progress display (reader).
 #[derive(Debug, Default)]
 pub struct Progress {

@@ -61,6 +61,19 @@ pub trait SearchIndex: Send + Sync {
         k: usize,
         allowed: Option<&HashSet<u64>>,
     ) -> Result<Vec<(u64, f32)>, BackendError>;
+    /// [`Self::vector_search`] among the images matching `filters`, whose ids the engine has
+    /// from [`Self::allowed_ids`] (`allowed`). A backend that filters inside its own search (a
+    /// Milvus expression) overrides this and need not look at `allowed`.
+    fn vector_search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filters: &Filters,
+        allowed: Option<&HashSet<u64>>,
+    ) -> Result<Vec<(u64, f32)>, BackendError> {
+        let _ = filters;
+        self.vector_search(query, k, allowed)
+    }
     /// Keyword (BM25) matches of `text` over file name, path, EXIF and tags, best first,
     /// restricted by `filters`. Takes the filters rather than the allowed ids because the keyword
     /// index applies them inside the same query.
@@ -82,10 +95,21 @@ pub trait SearchIndex: Send + Sync {
     fn allowed_ids(&self, filters: &Filters) -> Result<Option<HashSet<u64>>, BackendError>;
     /// The stored embedding of an image.
     fn embedding(&self, id: u64) -> Result<Option<Vec<f32>>, BackendError>;
+    /// The stored embeddings of `ids`, in order. A remote backend fetches them in one request
+    /// (an exact scan of a filtered set asks for all of them at once).
+    fn embeddings(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>, BackendError> {
+        ids.iter().map(|&id| self.embedding(id)).collect()
+    }
     /// Taken-at, falling back to the file's mtime; Unix seconds.
     fn sort_key_date(&self, id: u64) -> Option<i64>;
     /// The file name (with extension), for recognising a query that names a file.
     fn file_name(&self, id: u64) -> Option<String>;
+    /// The file's path: how equal scores are ordered ([`crate::sort::TieOrder`]), the same way
+    /// on every backend. `None` leaves such ties in id order.
+    fn path(&self, id: u64) -> Option<std::path::PathBuf> {
+        let _ = id;
+        None
+    }
     /// Width × height, for ordering near-duplicates.
     fn pixel_count(&self, id: u64) -> Option<u64>;
     /// Every image id, for tagging and near-duplicate passes.

@@ -16,13 +16,13 @@ use crate::error::{Result, SearchError};
 use crate::fusion::{fuse, names_file, SearchMode};
 use crate::hnsw;
 use crate::prompts::PromptEnsemble;
-use crate::query::{keyword_text, quoted_phrases, validate_terms, QueryTerm, TermKind};
+use crate::query::{image_text_query, keyword_text, validate_terms, QueryTerm, TermKind};
 use crate::request::{Hit, SearchRequest, SearchResponse, MAX_LIMIT, MAX_OFFSET};
-use crate::sort::{paginate, sort_hits};
+use crate::sort::{paginate, sort_hits, TieOrder};
 use crate::tags::{assign_tags_scored, ImageTags, TagRule, TagScoring};
 use crate::text_encoder::TextEncoder;
 use crate::vector::cosine;
-use magpie_catalog::words::TextQuery;
+use magpie_catalog::Filters;
 
 /// Keyword hits checked for an exact file-name match (a file named like the query ranks near
 /// the top of BM25, since names are boosted).
@@ -126,6 +126,7 @@ impl Searcher {
             .allowed_ids(&request.filters)
             .map_err(SearchError::Index)?;
 
+        let ties = TieOrder::new(index);
         let mut cutoff_score = None;
         let language = self.text.resolve_language(
             request
@@ -137,7 +138,17 @@ impl Searcher {
             Vec::new()
         } else {
             let query = self.query_vector_in(index, &terms, request.raw, language.as_deref())?;
-            let mut ranking = self.vector_ranking(index, &query, pool, allowed.as_ref(), &terms)?;
+            let mut ranking = self.vector_ranking(
+                index,
+                &query,
+                pool,
+                &request.filters,
+                allowed.as_ref(),
+                &terms,
+            )?;
+            // Equal cosines (copies of one photo) in the one tie order, before the cutoff keeps
+            // a prefix.
+            ties.sort_ranking(&mut ranking);
             let scores: Vec<f32> = ranking.iter().map(|(_, s)| *s).collect();
             let outcome = match request.min_score {
                 Some(min) => min_score_cutoff(&scores, min),
@@ -151,9 +162,12 @@ impl Searcher {
 
         let (keyword_ranking, exact_names) = match (&keywords, request.mode) {
             (Some(text), SearchMode::Keyword | SearchMode::Hybrid) => {
-                let ranking = index
+                let mut ranking = index
                     .keyword_search(text, pool, &request.filters)
                     .map_err(SearchError::Index)?;
+                // Equal BM25 scores are common (the same words in many paths): their RRF ranks
+                // must not depend on the keyword index's document order.
+                ties.sort_ranking(&mut ranking);
                 let exact: HashSet<u64> = ranking
                     .iter()
                     .take(NAME_CHECK_DEPTH)
@@ -165,15 +179,14 @@ impl Searcher {
             _ => (Vec::new(), HashSet::new()),
         };
 
-        let text_ranking = match (&keywords, request.mode) {
-            (Some(text), SearchMode::Keyword | SearchMode::Hybrid) => {
-                let query = TextQuery::new(text, quoted_phrases(&request.query));
-                index
-                    .image_text_search(&query, pool, &request.filters)
-                    .map_err(SearchError::Index)?
-            }
+        let mut text_ranking = match (image_text_query(&terms, &request.query), request.mode) {
+            (Some(query), SearchMode::Keyword | SearchMode::Hybrid) => index
+                .image_text_search(&query, pool, &request.filters)
+                .map_err(SearchError::Index)?,
             _ => Vec::new(),
         };
+        text_ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| ties.cmp(a.0, b.0)));
+        let by_ties = |a: u64, b: u64| ties.cmp(a, b);
 
         let mut hits: Vec<Hit> = fuse(
             request.mode,
@@ -181,6 +194,7 @@ impl Searcher {
             &keyword_ranking,
             &exact_names,
             &text_ranking,
+            &by_ties,
         )
         .into_iter()
         .map(|f| Hit {
@@ -191,7 +205,12 @@ impl Searcher {
             text_score: f.text_score,
         })
         .collect();
-        sort_hits(&mut hits, request.sort, |id| index.sort_key_date(id));
+        sort_hits(
+            &mut hits,
+            request.sort,
+            |id| index.sort_key_date(id),
+            &by_ties,
+        );
         let total = hits.len();
         let hits = paginate(hits, request.offset, request.limit);
         tracing::info!(
@@ -282,6 +301,7 @@ impl Searcher {
         index: &dyn SearchIndex,
         query: &[f32],
         pool: usize,
+        filters: &Filters,
         allowed: Option<&HashSet<u64>>,
         terms: &[QueryTerm],
     ) -> Result<Vec<(u64, f32)>> {
@@ -300,7 +320,7 @@ impl Searcher {
                 exact_scan(index, query, set, wanted)?
             }
             _ => index
-                .vector_search(query, wanted, allowed)
+                .vector_search_filtered(query, wanted, filters, allowed)
                 .map_err(SearchError::Index)?,
         };
         ranking.retain(|(id, _)| !liked.contains(id));
@@ -361,20 +381,22 @@ impl Searcher {
     }
 }
 
-/// Exact cosine ranking of the `allowed` ids, best first, ties by id.
+/// Exact cosine ranking of the `allowed` ids, best first, equal cosines in `ties` order.
 pub fn exact_scan(
     index: &dyn SearchIndex,
     query: &[f32],
     allowed: &HashSet<u64>,
     k: usize,
 ) -> Result<Vec<(u64, f32)>> {
-    let mut scored = Vec::with_capacity(allowed.len());
-    for &id in allowed {
-        if let Some(embedding) = index.embedding(id).map_err(SearchError::Index)? {
+    let ids: Vec<u64> = allowed.iter().copied().collect();
+    let embeddings = index.embeddings(&ids).map_err(SearchError::Index)?;
+    let mut scored = Vec::with_capacity(ids.len());
+    for (id, embedding) in ids.into_iter().zip(embeddings) {
+        if let Some(embedding) = embedding {
             scored.push((id, cosine(query, &embedding)));
         }
     }
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    TieOrder::new(index).sort_ranking(&mut scored);
     scored.truncate(k);
     Ok(scored)
 }
@@ -413,6 +435,7 @@ mod tests {
     use crate::backend::BackendError;
     use crate::request::DEFAULT_LIMIT;
     use crate::Filters;
+    use magpie_catalog::words::TextQuery;
 
     /// Three images on the axes; remembers the largest count a vector search asked for.
     #[derive(Default)]

@@ -65,7 +65,8 @@ pub struct Fused {
 /// Merges `vector` (cosines, best first), `keyword` (BM25 over names and metadata, best first)
 /// and `image_text` (BM25 over the text read in the images, best first, each flagged when it
 /// holds the whole query) according to `mode`. `exact_names` are keyword hits whose file name
-/// equals the query. Sorted best first, ties by id.
+/// equals the query. Sorted best first, equal scores in `ties` order
+/// ([`crate::sort::TieOrder::cmp`]).
 ///
 /// Keyword mode adds the two BM25 scores (one index, one scale); hybrid fuses all three lists by
 /// RRF with the bonuses above; vector mode ranks by cosine alone.
@@ -75,6 +76,7 @@ pub fn fuse(
     keyword: &[(u64, f32)],
     exact_names: &HashSet<u64>,
     image_text: &[(u64, f32, bool)],
+    ties: &dyn Fn(u64, u64) -> std::cmp::Ordering,
 ) -> Vec<Fused> {
     let mut merged: HashMap<u64, Fused> = HashMap::new();
     fn entry(merged: &mut HashMap<u64, Fused>, id: u64) -> &mut Fused {
@@ -124,7 +126,7 @@ pub fn fuse(
         }
     }
     let mut fused: Vec<Fused> = merged.into_values().collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| ties(a.id, b.id)));
     fused
 }
 
@@ -157,6 +159,10 @@ fn squash(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn by_id(a: u64, b: u64) -> std::cmp::Ordering {
+        a.cmp(&b)
+    }
+
     fn ids(fused: &[Fused]) -> Vec<u64> {
         fused.iter().map(|f| f.id).collect()
     }
@@ -165,7 +171,14 @@ mod tests {
     fn rrf_rewards_agreement() {
         let vector = [(1, 0.9), (2, 0.8), (3, 0.7)];
         let keyword = [(3, 12.0), (4, 11.0)];
-        let fused = fuse(SearchMode::Hybrid, &vector, &keyword, &HashSet::new(), &[]);
+        let fused = fuse(
+            SearchMode::Hybrid,
+            &vector,
+            &keyword,
+            &HashSet::new(),
+            &[],
+            &by_id,
+        );
         // 3 is in both lists, so it beats 1 (first in one list only).
         assert_eq!(ids(&fused), vec![3, 1, 2, 4]); // 2 and 4 tie at 1/62: by id
         let three = &fused[0];
@@ -185,6 +198,7 @@ mod tests {
             &keyword,
             &HashSet::from([99]),
             &[],
+            &by_id,
         );
         assert_eq!(fused[0].id, 99);
         assert_eq!(ids(&fused[1..3]), vec![1, 2]);
@@ -194,10 +208,24 @@ mod tests {
     fn single_modes_keep_their_own_scores() {
         let vector = [(1, 0.9), (2, 0.8)];
         let keyword = [(3, 5.0)];
-        let v = fuse(SearchMode::Vector, &vector, &keyword, &HashSet::new(), &[]);
+        let v = fuse(
+            SearchMode::Vector,
+            &vector,
+            &keyword,
+            &HashSet::new(),
+            &[],
+            &by_id,
+        );
         assert_eq!(ids(&v), vec![1, 2]);
         assert_eq!(v[0].score, 0.9);
-        let k = fuse(SearchMode::Keyword, &vector, &keyword, &HashSet::new(), &[]);
+        let k = fuse(
+            SearchMode::Keyword,
+            &vector,
+            &keyword,
+            &HashSet::new(),
+            &[],
+            &by_id,
+        );
         assert_eq!(ids(&k), vec![3]);
         assert_eq!(k[0].score, 5.0);
     }
@@ -225,7 +253,14 @@ mod tests {
         // 7 is the vector list's first; 8 shows every word of the query; 9 only some.
         let vector = [(7, 0.31), (8, 0.2), (9, 0.19)];
         let text = [(9, 4.0, false), (8, 3.0, true)];
-        let fused = fuse(SearchMode::Hybrid, &vector, &[], &HashSet::new(), &text);
+        let fused = fuse(
+            SearchMode::Hybrid,
+            &vector,
+            &[],
+            &HashSet::new(),
+            &text,
+            &by_id,
+        );
         assert_eq!(ids(&fused), [8, 9, 7]);
         assert_eq!(fused[0].text_score, Some(3.0));
         let named = fuse(
@@ -234,6 +269,7 @@ mod tests {
             &[(7, 1.0)],
             &HashSet::from([7]),
             &text,
+            &by_id,
         );
         assert_eq!(
             ids(&named)[0],
@@ -246,6 +282,7 @@ mod tests {
             &[(8, 2.0)],
             &HashSet::new(),
             &text,
+            &by_id,
         );
         assert_eq!(
             ids(&keyword),
@@ -253,7 +290,14 @@ mod tests {
             "BM25 sums in keyword mode: 3.0 + 2.0 over 4.0"
         );
         assert_eq!(keyword[0].score, 5.0);
-        let vector_only = fuse(SearchMode::Vector, &vector, &[], &HashSet::new(), &text);
+        let vector_only = fuse(
+            SearchMode::Vector,
+            &vector,
+            &[],
+            &HashSet::new(),
+            &text,
+            &by_id,
+        );
         assert!(vector_only.iter().all(|f| f.text_score.is_none()));
     }
 }

@@ -75,32 +75,13 @@ impl LibrarySearch {
         config: SearcherConfig,
     ) -> Result<Self, LibraryError> {
         let reader = Reader::open(library_dir)?;
-        let text = TextEncoder::open(spec, session)?;
-        let mut config = config;
-        config.tag_scoring = tag_scoring(spec.similarity);
-        let checksum = magpie_models::identity::weights_checksum(spec)?;
-        check_same_model(
-            library_dir,
-            reader.model(),
-            &spec.name,
-            text.dim(),
-            &checksum,
-        )?;
-        let key = model_key(&checksum);
-        let store = FileEmbeddingStore::new(library_dir.join("cache").join("text"));
-        let cache = Arc::new(EmbeddingCache::new(
-            crate::cache::DEFAULT_MEMORY_ENTRIES,
-            Some(Arc::new(store)),
-        ));
-        let searcher = Searcher::new(
-            Arc::new(ModelTextEmbedder {
-                encoder: text,
-                key: key.clone(),
-            }),
-            Some(Arc::new(ModelImageEmbedder::lazy(spec, session))),
-            cache,
+        let (searcher, checksum, dim) = open_searcher(
+            spec,
+            session,
             config,
-        );
+            &library_dir.join("cache").join("text"),
+        )?;
+        check_same_model(library_dir, reader.model(), &spec.name, dim, &checksum)?;
         Ok(Self { reader, searcher })
     }
 
@@ -139,6 +120,36 @@ impl LibrarySearch {
     pub fn tags(&self, labels: &[String], rule: &TagRule) -> Result<Vec<ImageTags>, SearchError> {
         self.searcher.tag_images(&self.index(), labels, rule)
     }
+}
+
+/// The searcher for the model `spec`, wherever the images live (a library, or a remote backend
+/// fed from shards): the text tower, the image tower loaded on the first image query, text
+/// embeddings cached in memory and in `text_cache_dir`, the family's tag scoring. Also returns
+/// the model's weights checksum and embedding dimension, which the caller holds its images to.
+pub fn open_searcher(
+    spec: &ModelSpec,
+    session: &SessionConfig,
+    config: SearcherConfig,
+    text_cache_dir: &Path,
+) -> Result<(Searcher, String, usize), LibraryError> {
+    let text = TextEncoder::open(spec, session)?;
+    let mut config = config;
+    config.tag_scoring = tag_scoring(spec.similarity);
+    let checksum = magpie_models::identity::weights_checksum(spec)?;
+    let dim = text.dim();
+    let key = model_key(&checksum);
+    let store = FileEmbeddingStore::new(text_cache_dir.to_path_buf());
+    let cache = Arc::new(EmbeddingCache::new(
+        crate::cache::DEFAULT_MEMORY_ENTRIES,
+        Some(Arc::new(store)),
+    ));
+    let searcher = Searcher::new(
+        Arc::new(ModelTextEmbedder { encoder: text, key }),
+        Some(Arc::new(ModelImageEmbedder::lazy(spec, session))),
+        cache,
+        config,
+    );
+    Ok((searcher, checksum, dim))
 }
 
 /// The family's zero-shot scoring in the searcher's terms.
@@ -268,6 +279,10 @@ impl SearchIndex for LibraryIndex {
 
     fn sort_key_date(&self, id: u64) -> Option<i64> {
         self.snapshot.get(id).map(|r| r.date())
+    }
+
+    fn path(&self, id: u64) -> Option<std::path::PathBuf> {
+        self.record(id).map(|r| r.path)
     }
 
     fn file_name(&self, id: u64) -> Option<String> {

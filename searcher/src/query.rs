@@ -186,6 +186,17 @@ pub fn keyword_text(terms: &[QueryTerm]) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// What the image-text (OCR) search looks for: the words of the positive text terms
+/// ([`keyword_text`]) and the query's quoted phrases; `None` when there is no text to match. The
+/// one definition, used by the search and by whoever shows why a hit matched.
+pub fn image_text_query(
+    terms: &[QueryTerm],
+    input: &str,
+) -> Option<magpie_catalog::words::TextQuery> {
+    keyword_text(terms)
+        .map(|text| magpie_catalog::words::TextQuery::new(&text, quoted_phrases(input)))
+}
+
 /// The `"quoted phrases"` of a query (plain or with `+`; not weighted or negative ones), for the
 /// image-text search, where a phrase means its words in that order. A query that does not parse
 /// has none (the search reports the parse error anyway).

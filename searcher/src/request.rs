@@ -98,6 +98,12 @@ impl SearchRequest {
         }
     }
 
+    /// What the image-text search of this request looks for (see
+    /// [`crate::query::image_text_query`]).
+    pub fn image_text_query(&self) -> Result<Option<magpie_catalog::words::TextQuery>, QueryError> {
+        Ok(crate::query::image_text_query(&self.terms()?, &self.query))
+    }
+
     /// All terms: the parsed query string, then texts, images and likes.
     pub fn terms(&self) -> Result<Vec<QueryTerm>, QueryError> {
         let mut terms = if self.query.trim().is_empty() {

@@ -1,8 +1,14 @@
 //! Result order and pagination. Sorting happens after the cutoff (which decides *what* is
 //! relevant), so `--sort date` orders the relevant set rather than the whole library.
 
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
+use crate::backend::SearchIndex;
 use crate::request::Hit;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,10 +37,55 @@ impl std::str::FromStr for SortOrder {
     }
 }
 
-/// Sorts in place; ties (equal score or date) fall back to relevance, then id, so pages are
+/// The one order of equal scores: by path, then id. Ids are not comparable across backends (a
+/// library allocates them in indexing order, shards hash the path), paths are; so a library and
+/// a Milvus collection of the same photos rank alike, ties included, and pages are stable.
+/// Paths are looked up only for ties, once per id.
+pub struct TieOrder<'a> {
+    index: &'a dyn SearchIndex,
+    paths: RefCell<HashMap<u64, Option<PathBuf>>>,
+}
+
+impl<'a> TieOrder<'a> {
+    pub fn new(index: &'a dyn SearchIndex) -> Self {
+        Self {
+            index,
+            paths: RefCell::default(),
+        }
+    }
+
+    /// Ids in tie order (equal ids are equal).
+    pub fn cmp(&self, a: u64, b: u64) -> Ordering {
+        if a == b {
+            return Ordering::Equal;
+        }
+        self.path(a).cmp(&self.path(b)).then(a.cmp(&b))
+    }
+
+    fn path(&self, id: u64) -> Option<PathBuf> {
+        self.paths
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| self.index.path(id))
+            .clone()
+    }
+
+    /// Best score first, ties in tie order.
+    pub fn sort_ranking(&self, ranking: &mut [(u64, f32)]) {
+        ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.cmp(a.0, b.0)));
+    }
+}
+
+/// Sorts in place; ties (equal score or date) fall back to relevance, then `ties`, so pages are
 /// stable.
-pub fn sort_hits(hits: &mut [Hit], order: SortOrder, date_of: impl Fn(u64) -> Option<i64>) {
-    let by_relevance = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id));
+pub fn sort_hits(
+    hits: &mut [Hit],
+    order: SortOrder,
+    date_of: impl Fn(u64) -> Option<i64>,
+    ties: &dyn Fn(u64, u64) -> Ordering,
+) {
+    let by_relevance =
+        |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then_with(|| ties(a.id, b.id));
     match order {
         SortOrder::Relevance => hits.sort_by(by_relevance),
         SortOrder::Date | SortOrder::DateAsc => {
@@ -93,7 +144,7 @@ mod tests {
     #[test]
     fn relevance_then_id() {
         let mut hits = vec![hit(3, 0.5), hit(1, 0.9), hit(2, 0.5)];
-        sort_hits(&mut hits, SortOrder::Relevance, date);
+        sort_hits(&mut hits, SortOrder::Relevance, date, &|a, b| a.cmp(&b));
         assert_eq!(ids(&hits), vec![1, 2, 3]);
     }
 
@@ -106,9 +157,9 @@ mod tests {
             hit(4, 0.8),
             hit(5, 0.1),
         ];
-        sort_hits(&mut hits, SortOrder::Date, date);
+        sort_hits(&mut hits, SortOrder::Date, date, &|a, b| a.cmp(&b));
         assert_eq!(ids(&hits), vec![4, 1, 5, 3, 2]);
-        sort_hits(&mut hits, SortOrder::DateAsc, date);
+        sort_hits(&mut hits, SortOrder::DateAsc, date, &|a, b| a.cmp(&b));
         assert_eq!(ids(&hits), vec![3, 5, 4, 1, 2]);
     }
 
