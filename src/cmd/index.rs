@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use magpie_catalog::{LibrarySettings, ModelIdentity, Quantization, Writer, WriterOptions};
 use magpie_indexer::library::{index, IndexOptions};
 use magpie_indexer::text_stage::{
@@ -24,7 +23,7 @@ use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
 use magpie_models::{ImageEncoder, ModelSpec};
 use serde::Serialize;
 
-use super::common::{library_dir, model_for_index, record_model_source, LibraryTarget};
+use super::common::{image_bar, library_dir, model_for_index, record_model_source, LibraryTarget};
 use super::models::{session_config, start_runtime};
 use super::Context;
 
@@ -32,24 +31,8 @@ use super::Context;
 pub struct IndexArgs {
     #[command(flatten)]
     pub target: LibraryTarget,
-    /// Follow symbolic links (loops are detected and reported).
-    #[arg(long)]
-    pub follow_links: bool,
-    /// Include hidden files and folders.
-    #[arg(long)]
-    pub hidden: bool,
-    /// Only index files matching this glob (repeatable), e.g. `**/*.jpg`.
-    #[arg(long = "include", value_name = "GLOB")]
-    pub include: Vec<String>,
-    /// Leave out files and folders matching this glob (repeatable), e.g. `**/.thumbnails`.
-    #[arg(long = "exclude", value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Images per model call.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Decode threads (default: one per core).
-    #[arg(long)]
-    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     /// Vector storage of a new library: f16 or i8.
     #[arg(long, default_value = "f16")]
     pub quantization: Quantization,
@@ -70,6 +53,53 @@ pub struct IndexArgs {
     /// Photo folders (or files) to index.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// How the photos are found and pushed through the pipeline: shared by `magpie index` and
+/// `magpie embed-shard`, which crawl and embed alike.
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long)]
+    pub follow_links: bool,
+    /// Include hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Only index files matching this glob (repeatable), e.g. `**/*.jpg`.
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files and folders matching this glob (repeatable), e.g. `**/.thumbnails`.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Images per model call.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Decode threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl PipelineArgs {
+    pub fn crawl_options(&self) -> CrawlOptions {
+        CrawlOptions {
+            follow_links: self.follow_links,
+            include_hidden: self.hidden,
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        let mut pipeline = PipelineConfig {
+            batch_size: self.batch_size.max(1),
+            ..PipelineConfig::default()
+        };
+        if let Some(workers) = self.workers {
+            pipeline.decode_workers = workers.max(1);
+            pipeline.max_abandoned_workers = workers.max(1);
+        }
+        pipeline
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,22 +158,9 @@ fn prepare(args: &IndexArgs, ctx: &Context) -> anyhow::Result<Prepared> {
             .with_context(|| format!("cannot index {}", path.display()))?;
         roots.push(root);
     }
-    let mut pipeline = PipelineConfig {
-        batch_size: args.batch_size.max(1),
-        ..PipelineConfig::default()
-    };
-    if let Some(workers) = args.workers {
-        pipeline.decode_workers = workers.max(1);
-        pipeline.max_abandoned_workers = workers.max(1);
-    }
     let options = IndexOptions {
-        crawl: CrawlOptions {
-            follow_links: args.follow_links,
-            include_hidden: args.hidden,
-            include: args.include.clone(),
-            exclude: args.exclude.clone(),
-        },
-        pipeline,
+        crawl: args.pipeline.crawl_options(),
+        pipeline: args.pipeline.pipeline_config(),
     };
     Ok(Prepared {
         library,
@@ -193,7 +210,7 @@ fn ocr_setting(
 
 /// Ctrl-C sets the flag once (the pipeline finishes its batch and commits); a second Ctrl-C
 /// exits at once, which is safe too, since every commit is atomic.
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+pub(crate) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let installed = ctrlc::set_handler(move || {
@@ -273,17 +290,7 @@ impl TextBar {
             .name("ocr-progress".into())
             .spawn(move || {
                 let started = Instant::now();
-                let bar = bar.then(|| {
-                    let b = ProgressBar::new(0);
-                    b.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} reading text [{bar:30}] {pos}/{len} images  {msg}  eta {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
-                    b
-                });
+                let bar = bar.then(|| image_bar("reading text "));
                 let mut last_log = Instant::now();
                 while !flag.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(100));
@@ -501,17 +508,7 @@ fn show_progress(progress: &Progress, library: &Path, bar: bool, stop: &AtomicBo
     let started = Instant::now();
     let started_at = unix_now();
     let file = library.join(magpie_web::PROGRESS_FILE);
-    let bar = bar.then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} images  {msg}  eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    });
+    let bar = bar.then(|| image_bar(""));
     let mut last_log = Instant::now();
     let mut tick = 0u64;
     while !stop.load(Ordering::SeqCst) {
