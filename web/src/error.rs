@@ -101,6 +101,16 @@ impl ApiError {
         )
     }
 
+    /// A backend's error: 503 naming it when it is down (the next request tries again), else a
+    /// bug or an I/O failure (500).
+    pub fn from_backend(error: magpie_searcher::BackendError) -> Self {
+        if magpie_searcher::is_unavailable(&error) {
+            tracing::warn!("{error}");
+            return Self::unavailable(error.to_string());
+        }
+        Self::internal(error)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -177,10 +187,10 @@ impl From<SearchError> for ApiError {
                 tracing::error!("{error}");
                 Self::unavailable(error.to_string())
             }
+            SearchError::Index(source) => Self::from_backend(source),
             SearchError::Prompt(_)
             | SearchError::TextModel(_)
-            | SearchError::TextModelShape { .. }
-            | SearchError::Index(_) => Self::internal(error),
+            | SearchError::TextModelShape { .. } => Self::internal(error),
         }
     }
 }

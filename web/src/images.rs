@@ -36,9 +36,9 @@ pub fn parse_image_id(raw: &str) -> ApiResult<u64> {
 async fn record_of(state: &web::Data<AppState>, id: u64) -> ApiResult<(ImageRecord, PathBuf)> {
     let state = state.clone();
     web::block(move || {
-        let index = state.library.index();
-        let root = state.facts(&index).root.clone();
-        index
+        let collection = state.service.collection();
+        let root = state.facts(&collection).root.clone();
+        collection
             .record(id)
             .map(|r| (r, root))
             .ok_or_else(|| ApiError::not_found(format!("no image with id {id}")))
@@ -99,8 +99,8 @@ async fn thumbnail_of(
     };
     let missing = || ApiError::not_found(format!("image {id} has no {what} yet"));
     let path = state
-        .library
-        .reader()
+        .service
+        .collection()
         .thumbnail_path(&record, kind)
         .ok_or_else(missing)?;
     let bytes = match tokio::fs::read(&path).await {

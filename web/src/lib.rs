@@ -5,8 +5,10 @@
 //!   headers, metrics); [`server::run`] serves it.
 //! - [`config::ServerConfig`] holds the bind address, token and upload limits, and refuses to
 //!   expose a server beyond loopback without a token.
-//! - Searches go through [`magpie_searcher::LibrarySearch`], taking a fresh snapshot per request,
-//!   so images committed by a concurrent `magpie index` show up without a restart.
+//! - Searches go through a [`magpie_searcher::SearchService`] — a local library, taking a fresh
+//!   snapshot per request so images committed by a concurrent `magpie index` show up without a
+//!   restart, or a remote backend (Milvus, `magpie-milvus`), whose outage is a 503 until it is
+//!   back.
 //! - Files are only ever reached through an image id looked up in the catalog ([`images`]).
 //! - Every error is JSON with a 4xx/5xx status ([`error::ApiError`]); blocking work runs on the
 //!   blocking pool, where a panic becomes a 500 rather than a dead worker.

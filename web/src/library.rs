@@ -11,27 +11,27 @@ use crate::state::AppState;
 
 /// `GET /api/facets`.
 pub async fn facets(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let facts = web::block(move || state.facts(&state.library.index())).await?;
+    let facts = web::block(move || state.facts(&state.service.collection())).await?;
     Ok(json_response(&facts.facets))
 }
 
 /// `GET /api/status`.
 pub async fn status(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let status = web::block(move || {
-        let index = state.library.index();
-        let facts = state.facts(&index);
-        let model = state.library.reader().model();
+        let collection = state.service.collection();
+        let facts = state.facts(&collection);
+        let model = state.service.model();
         // Counts from the snapshot itself: the facts may still be the previous generation's.
         Status {
-            images: index.snapshot().len(),
+            images: collection.index().len() as u64,
             failures: facts.failures,
             model: ModelInfo {
-                name: model.name.clone(),
+                name: model.name,
                 dim: model.dim,
             },
             // A reader only opens libraries in the current format (older ones must be upgraded).
             format_version: magpie_migrations::CURRENT_VERSION,
-            generation: index.snapshot().generation,
+            generation: collection.generation(),
             indexing: state.indexing(),
         }
     })
@@ -73,11 +73,11 @@ pub async fn duplicates(req: HttpRequest, state: web::Data<AppState>) -> ApiResu
 /// `GET /metrics`.
 pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let text = web::block(move || {
-        let index = state.library.index();
-        let facts = state.facts(&index);
+        let collection = state.service.collection();
+        let facts = state.facts(&collection);
         state.metrics.render(&LibraryGauges {
-            images: index.snapshot().len(),
-            generation: index.snapshot().generation,
+            images: collection.index().len() as u64,
+            generation: collection.generation(),
             failures: facts.failures,
             indexing_active: state.indexing().active,
         })

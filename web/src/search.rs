@@ -1,18 +1,20 @@
 //! The search routes: `GET`/`POST /api/search`, `POST /api/search/image`,
 //! `GET /api/images/{id}/similar`.
 //!
-//! Each search takes one fresh library snapshot ([`LibrarySearch::index`]) and uses it for the
-//! ranking *and* for the records of the hits, so a commit landing mid-request cannot produce a
+//! Each search takes one fresh view of the images ([`SearchService::collection`]: a library
+//! snapshot, or a remote backend and its shards) and uses it for the ranking *and* for the
+//! records of the hits, so a commit landing mid-request cannot produce a
 //! hit without metadata. The work (model runs, HNSW, tantivy) happens on the blocking pool, never
 //! on an HTTP worker.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use magpie_searcher::{
-    LibraryIndex, SearchIndex, SearchRequest, WeightedImage, WeightedLike, WeightedText,
-};
+#[cfg(doc)]
+use magpie_searcher::SearchService;
+use magpie_searcher::{Collection, SearchRequest, WeightedImage, WeightedLike, WeightedText};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::{options_from_query, Route, SearchBody, SearchOptions};
@@ -71,11 +73,11 @@ pub async fn similar(
     options.like = vec![id];
     let page = web::block(move || {
         let _permit = state.search_permit();
-        let index = state.library.index();
-        if index.record(id).is_none() {
+        let collection = state.service.collection();
+        if collection.record(id).is_none() {
             return Err(ApiError::not_found(format!("no image with id {id}")));
         }
-        execute_on(&state, &index, &options, None)
+        execute_on(&state, &collection, &options, None)
     })
     .await??;
     Ok(json_response(&page))
@@ -88,22 +90,22 @@ pub fn execute(
     upload: Option<&UploadedImage>,
 ) -> ApiResult<SearchPage> {
     let _permit = state.search_permit();
-    let index = state.library.index();
-    execute_on(state, &index, options, upload)
+    let collection = state.service.collection();
+    execute_on(state, &collection, options, upload)
 }
 
 fn execute_on(
     state: &AppState,
-    index: &LibraryIndex,
+    collection: &Arc<dyn Collection>,
     options: &SearchOptions,
     upload: Option<&UploadedImage>,
 ) -> ApiResult<SearchPage> {
     let started = Instant::now();
-    let facts = state.facts(index);
+    let facts = state.facts(collection);
     let filters = options.filters.to_filters(&facts.root)?;
     let has_text = !options.query.trim().is_empty();
     if !has_text && options.like.is_empty() && upload.is_none() {
-        return browse(index, &facts.root, filters, options, started);
+        return browse(collection.as_ref(), &facts.root, filters, options, started);
     }
     let mut request = SearchRequest {
         filters,
@@ -145,14 +147,23 @@ fn execute_on(
                 .collect();
         }
     }
-    let response = state.library.searcher().search(index, &request)?;
-    let query_words = magpie_catalog::words::text_words(&request.query);
+    let response = state
+        .service
+        .searcher()
+        .search(collection.index(), &request)?;
+    // The request parsed in the search above, so this cannot fail.
+    let query_words = request
+        .image_text_query()
+        .ok()
+        .flatten()
+        .map(|q| q.words)
+        .unwrap_or_default();
     let hits = response
         .hits
         .iter()
         .filter_map(|hit| {
             let matched = hit.matched().into_iter().map(|m| m.as_str()).collect();
-            index
+            collection
                 .record(hit.id)
                 .map(|r| hit_json(&r, hit.score, &facts.root, matched, &query_words))
         })
@@ -174,15 +185,19 @@ fn execute_on(
 /// No text, no example: the images matching the filters, newest first (taken-at, else mtime),
 /// score 0 and no cutoff, as the contract's "Browsing" section says.
 fn browse(
-    index: &LibraryIndex,
+    collection: &dyn Collection,
     root: &std::path::Path,
     filters: magpie_searcher::Filters,
     options: &SearchOptions,
     started: Instant,
 ) -> ApiResult<SearchPage> {
-    let ids: Vec<u64> = match index.allowed_ids(&filters).map_err(ApiError::internal)? {
+    let index = collection.index();
+    let ids: Vec<u64> = match index
+        .allowed_ids(&filters)
+        .map_err(ApiError::from_backend)?
+    {
         Some(allowed) => allowed.into_iter().collect(),
-        None => index.all_ids().map_err(ApiError::internal)?,
+        None => index.all_ids().map_err(ApiError::from_backend)?,
     };
     let mut dated: Vec<(Option<i64>, u64)> = ids
         .into_iter()
@@ -201,7 +216,7 @@ fn browse(
         .skip(options.offset)
         .take(options.limit)
         .filter_map(|(_, id)| {
-            index
+            collection
                 .record(id)
                 .map(|r| hit_json(&r, 0.0, root, Vec::new(), &[]))
         })

@@ -114,10 +114,10 @@ pub fn run(
     let addrs = config.validate()?;
     // Before listening, so that no request waits for the first pass over the records.
     let started = std::time::Instant::now();
-    let index = state.library.index();
-    state.facts(&index);
+    let collection = state.service.collection();
+    state.facts(&collection);
     tracing::info!(
-        images = index.snapshot().len(),
+        images = collection.index().len(),
         seconds = started.elapsed().as_secs_f64(),
         "library facets computed"
     );

@@ -1,4 +1,4 @@
-//! What every request shares: the opened library, the settings, the metrics, and facts derived
+//! What every request shares: the service (a library or a remote backend), the settings, the metrics, and facts derived
 //! from one library generation (folder root, facets, failure count; near-duplicate groups).
 //!
 //! The facts need a pass over every record (seconds at a million images), so they are never
@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::collections::HashMap;
 
-use magpie_searcher::{DupeGroup, LibraryIndex, LibrarySearch, SearchError};
+use magpie_searcher::{Collection, DupeGroup, LibrarySearch, SearchError, SearchService};
 use serde::Deserialize;
 
 use crate::config::ServerConfig;
@@ -41,7 +41,7 @@ pub struct LibraryFacts {
 }
 
 pub struct AppState {
-    pub(crate) library: Arc<LibrarySearch>,
+    pub(crate) service: Arc<dyn SearchService>,
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Metrics,
     facts: Arc<FactsCache>,
@@ -78,16 +78,15 @@ impl FactsCache {
     }
 }
 
-/// One pass over `index`'s records.
-fn compute_facts(library: &LibrarySearch, index: &LibraryIndex) -> LibraryFacts {
-    let snapshot = index.snapshot();
+/// One pass over `collection`'s records.
+fn compute_facts(service: &dyn SearchService, collection: &dyn Collection) -> LibraryFacts {
     let mut counter = present::FacetCounter::default();
-    snapshot.for_each_record(|record| counter.add(&record));
+    collection.for_each_record(&mut |record| counter.add(record));
     let (root, facets) = counter.finish();
     LibraryFacts {
-        generation: snapshot.generation,
+        generation: collection.generation(),
         facets,
-        failures: library.reader().failures().len() as u64,
+        failures: service.failures(),
         root,
     }
 }
@@ -142,8 +141,13 @@ impl AppState {
 
     /// For a library that other code holds too (a load test indexing and serving in one process).
     pub fn shared(library: Arc<LibrarySearch>, config: ServerConfig) -> Self {
+        Self::serving(Arc::new(library), config)
+    }
+
+    /// For any [`SearchService`]: a library, or a remote backend (`magpie-milvus`).
+    pub fn serving(service: Arc<dyn SearchService>, config: ServerConfig) -> Self {
         Self {
-            library,
+            service,
             config,
             metrics: Metrics::default(),
             facts: Arc::default(),
@@ -161,30 +165,30 @@ impl AppState {
             .acquire()
     }
 
-    pub fn library(&self) -> &LibrarySearch {
-        &self.library
+    pub fn service(&self) -> &dyn SearchService {
+        self.service.as_ref()
     }
 
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
 
-    /// The newest facts available for `index`: those of its generation, or, while a background
-    /// thread computes those, of the generation before. Computed here, once, only when there are
-    /// none at all (a burst of first requests waits on the same computation).
-    pub(crate) fn facts(&self, index: &LibraryIndex) -> Arc<LibraryFacts> {
-        let generation = index.snapshot().generation;
+    /// The newest facts available for `collection`: those of its generation, or, while a
+    /// background thread computes those, of the generation before. Computed here, once, only
+    /// when there are none at all (a burst of first requests waits on the same computation).
+    pub(crate) fn facts(&self, collection: &Arc<dyn Collection>) -> Arc<LibraryFacts> {
+        let generation = collection.generation();
         let mut current = self.facts.current.lock().unwrap_or_else(|p| p.into_inner());
         match current.as_ref() {
             Some(facts) if facts.generation >= generation => facts.clone(),
             Some(stale) => {
                 let stale = stale.clone();
                 drop(current);
-                self.refresh_in_background(index);
+                self.refresh_in_background(collection);
                 stale
             }
             None => {
-                let facts = Arc::new(compute_facts(&self.library, index));
+                let facts = Arc::new(compute_facts(self.service.as_ref(), collection.as_ref()));
                 *current = Some(facts.clone());
                 facts
             }
@@ -193,19 +197,20 @@ impl AppState {
 
     /// Starts a thread computing `index`'s facts, unless one is already running (it will be
     /// followed by another if the library has moved on again by the time it ends).
-    fn refresh_in_background(&self, index: &LibraryIndex) {
+    fn refresh_in_background(&self, collection: &Arc<dyn Collection>) {
         if self.facts.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (cache, library, index) = (self.facts.clone(), self.library.clone(), index.clone());
+        let (cache, service, collection) =
+            (self.facts.clone(), self.service.clone(), collection.clone());
         let spawned = std::thread::Builder::new()
             .name("magpie-facts".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let facts = compute_facts(&library, &index);
+                let facts = compute_facts(service.as_ref(), collection.as_ref());
                 tracing::debug!(
                     generation = facts.generation,
-                    images = index.snapshot().len(),
+                    images = collection.index().len(),
                     seconds = started.elapsed().as_secs_f64(),
                     "library facets recomputed"
                 );
@@ -222,8 +227,8 @@ impl AppState {
     /// generation's were computed before, else computed now (on the caller's blocking thread).
     /// Concurrent requests wait for one computation rather than each doing their own.
     pub(crate) fn duplicates(&self, threshold: f32) -> Result<Arc<Vec<DupeGroup>>, SearchError> {
-        let index = self.library.index();
-        let generation = index.snapshot().generation;
+        let collection = self.service.collection();
+        let generation = collection.generation();
         let mut cache = self.duplicates.lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != generation {
             cache.generation = generation;
@@ -235,7 +240,7 @@ impl AppState {
         // A search permit only for the computation: requests waiting for it hold none.
         let permit = self.search_permit();
         let groups = Arc::new(magpie_searcher::engine::find_duplicates(
-            &index,
+            collection.index(),
             threshold,
             magpie_searcher::library::DUPE_NEIGHBOURS,
         )?);
@@ -252,7 +257,10 @@ impl AppState {
 
     /// Indexing progress from the indexer's progress file, when one is running.
     pub(crate) fn indexing(&self) -> Indexing {
-        read_progress(&self.library.reader().layout().root)
+        self.service
+            .library_dir()
+            .map(|dir| read_progress(&dir))
+            .unwrap_or_default()
     }
 }
 
