@@ -24,6 +24,8 @@ use super::Context;
 pub struct SearchArgs {
     #[command(flatten)]
     pub target: LibraryTarget,
+    #[command(flatten)]
+    pub backend: super::milvus::BackendArgs,
     /// Find images like this file (need not be in the library; repeatable). A weight may be
     /// given as `WEIGHT:FILE`, e.g. `-1:night.jpg`.
     #[arg(long = "image", value_name = "FILE")]
@@ -171,19 +173,45 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
     if request.terms()?.is_empty() && request.filters.is_empty() {
         anyhow::bail!("empty query: give words to search for, --image FILE or --like ID");
     }
+    let target = &args.target;
+    if let Some((searcher, index)) = super::milvus::open_backend(
+        ctx,
+        &args.backend,
+        target.model.as_deref(),
+        target.device.as_deref(),
+        target.language(ctx),
+    )? {
+        let response = searcher.search(&index, &request)?;
+        return print_results(&args, ctx, &request, &response, |id| index.record(id));
+    }
     let library = args.target.open_search(ctx)?;
     let index = library.index();
     let response = library.searcher().search(&index, &request)?;
+    print_results(&args, ctx, &request, &response, |id| index.record(id))
+}
+
+/// Prints a search's hits, their records from `record_of` (the library's, or the shards' of a
+/// remote backend).
+fn print_results(
+    args: &SearchArgs,
+    ctx: &Context,
+    request: &SearchRequest,
+    response: &magpie_searcher::SearchResponse,
+    record_of: impl Fn(u64) -> Option<ImageRecord>,
+) -> anyhow::Result<()> {
     if let (Some(code), None) = (&response.language, args.target.language(ctx)) {
         eprintln!("query language: {code} (this model's default; --lang LANG for another, e.g. --lang es)");
     }
-    let query_words = magpie_catalog::words::text_words(&request.query);
+    let query_words = request
+        .image_text_query()?
+        .map(|q| q.words)
+        .unwrap_or_default();
     let hits: Vec<HitOutput> = response
         .hits
         .iter()
         .enumerate()
         .map(|(i, hit)| {
-            let record = index.record(hit.id);
+            let record = record_of(hit.id);
             let text_lines = if hit.text_score.is_some() {
                 record
                     .as_ref()

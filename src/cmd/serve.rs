@@ -1,4 +1,5 @@
-//! `magpie serve`: the web UI and JSON API over a library (crate `magpie-web`).
+//! `magpie serve`: the web UI and JSON API over a library, or over a Milvus collection and its
+//! shards with `--backend milvus://…` (crate `magpie-web`).
 //!
 //! Safe to run while `magpie index` writes the same library: the server reads through a catalog
 //! reader and switches to each newly committed generation on the next request. Loopback only by
@@ -14,6 +15,8 @@ use super::Context;
 pub struct ServeArgs {
     #[command(flatten)]
     pub target: LibraryTarget,
+    #[command(flatten)]
+    pub backend: super::milvus::BackendArgs,
     /// Address to listen on. Anything but loopback requires a token.
     #[arg(long, default_value = DEFAULT_BIND)]
     pub bind: String,
@@ -38,9 +41,21 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     // Refuse an exposed bind without a token before spending time loading the model.
     config.validate()?;
-    let search = args.target.open_search(ctx)?;
+    let target = &args.target;
     let has_token = config.token.is_some();
-    let state = AppState::new(search, config);
+    let state = match super::milvus::open_backend(
+        ctx,
+        &args.backend,
+        target.model.as_deref(),
+        target.device.as_deref(),
+        target.language(ctx),
+    )? {
+        Some((searcher, index)) => AppState::serving(
+            std::sync::Arc::new(magpie_milvus::MilvusService::new(searcher, index)),
+            config,
+        ),
+        None => AppState::new(target.open_search(ctx)?, config),
+    };
     magpie_web::run(state, |addrs| {
         for addr in addrs {
             let hint = if has_token {

@@ -84,6 +84,101 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// The Milvus server `scripts/test` starts (`scripts/services/milvus start`): `MAGPIE_MILVUS`
+/// (`http://127.0.0.1:PORT`), else what that script wrote to `.magpie/services/milvus.env`.
+/// Fails the test with the fix when neither says where it is; a test that then cannot reach it
+/// fails with the client's error, which names the address.
+pub fn milvus_address() -> String {
+    if let Some(address) = std::env::var_os("MAGPIE_MILVUS") {
+        return address.to_string_lossy().into_owned();
+    }
+    let env = workspace_root()
+        .join(".magpie")
+        .join("services")
+        .join("milvus.env");
+    std::fs::read_to_string(&env)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MAGPIE_MILVUS=").map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no Milvus server for this test: MAGPIE_MILVUS is unset and {} is missing — run scripts/services/milvus start (scripts/test starts it)",
+                env.display()
+            )
+        })
+}
+
+/// The Ray cluster `scripts/test` starts (`scripts/services/ray start`, two nodes on
+/// 127.0.0.1): `MAGPIE_RAY` (the Jobs API, `http://127.0.0.1:PORT`), else the `RAY_ADDRESS` that
+/// script wrote to `.magpie/services/ray.env`. Fails the test with the fix when neither says
+/// where it is, or when its Jobs API does not answer `GET /api/version` (checked with a bounded
+/// wait, so a test never hangs on a cluster that is not there).
+pub fn ray_address() -> String {
+    let env = workspace_root()
+        .join(".magpie")
+        .join("services")
+        .join("ray.env");
+    let address = match std::env::var("MAGPIE_RAY") {
+        Ok(address) if !address.trim().is_empty() => address.trim().to_string(),
+        _ => std::fs::read_to_string(&env)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("RAY_ADDRESS=").map(|a| a.trim().to_string()))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no Ray cluster for this test: MAGPIE_RAY is unset and {} is missing — run scripts/services/ray start (scripts/test starts it)",
+                    env.display()
+                )
+            }),
+    };
+    if let Err(reason) = ray_answers(&address) {
+        panic!(
+            "the Ray cluster at {address} does not answer ({reason}) — run scripts/services/ray start (scripts/test starts it)"
+        );
+    }
+    address
+}
+
+/// Whether `GET /api/version` at `address` (`http://host:port`) answers 200 within seconds.
+fn ray_answers(address: &str) -> Result<(), String> {
+    use std::io::Read as _;
+    use std::net::ToSocketAddrs as _;
+    use std::time::Duration;
+    let host_port = address
+        .trim_end_matches('/')
+        .strip_prefix("http://")
+        .ok_or("not an http:// address")?;
+    let socket = host_port
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("the host has no address")?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /api/version HTTP/1.0\r\nHost: {host_port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let status = answer.lines().next().unwrap_or_default();
+    if status.contains(" 200") && answer.contains("ray_version") {
+        Ok(())
+    } else {
+        Err(format!("GET /api/version answered {status:?}"))
+    }
+}
+
 /// Where `../shared` is expected: `MAGPIE_SHARED`, else the folder beside the checkout.
 pub fn shared_location() -> PathBuf {
     std::env::var_os("MAGPIE_SHARED")
