@@ -7,11 +7,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 
+mod cluster;
 mod common;
 mod doctor;
 mod embed;
+mod embed_shard;
 mod index;
 mod library;
+mod milvus;
 mod models;
 mod ocr;
 mod search;
@@ -72,6 +75,16 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Read the words in images (OCR): lines with boxes and confidences.
     Ocr(ocr::OcrArgs),
+    /// Embed one slice (K of N) of a huge collection into clip-retrieval's files (npy +
+    /// parquet) and thumbnails, for many hosts at once; an up-to-date shard is skipped.
+    EmbedShard(embed_shard::EmbedShardArgs),
+    /// Embed on many hosts through a Ray cluster: submit one job per shard, follow, retry;
+    /// the status of a run.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Load embedding shards into a Milvus collection (search it with `search --backend`).
+    #[command(subcommand)]
+    Milvus(milvus::MilvusCommand),
 }
 
 /// What every command gets besides its own arguments.
@@ -100,6 +113,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Library(args) => library::run(args, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
         Command::Ocr(args) => ocr::run(args, &ctx),
+        Command::EmbedShard(args) => embed_shard::run(args, &ctx),
+        Command::Cluster(cmd) => cluster::run(cmd, &ctx),
+        Command::Milvus(cmd) => milvus::run(cmd, &ctx),
     }
 }
 
