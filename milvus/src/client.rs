@@ -18,8 +18,8 @@ use crate::schema;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take (an upsert of a batch, a search).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the SDK may keep retrying one call (a restarting server, a busy one).
-const RETRY_BUDGET: Duration = Duration::from_secs(8);
+/// How many times the SDK tries one call (a restarting server, a busy one).
+const RETRY_ATTEMPTS: u32 = 4;
 /// Milvus' error code for a collection that is not loaded into memory.
 const COLLECTION_NOT_LOADED: i32 = 101;
 /// The most rows Milvus returns from one query or search (its `max_query_result_window`).
@@ -58,9 +58,15 @@ impl Milvus {
             .uri(address.uri.clone())
             .connect_timeout(CONNECT_TIMEOUT)
             .rpc_timeout(CALL_TIMEOUT)
-            // The SDK retries a failed call with backoff; bounded, so a server that is down is
-            // reported within seconds instead of once the call's whole budget is spent.
-            .retry(RetryConfig::new().max_retry_timeout(RETRY_BUDGET));
+            // The SDK retries a failed call with backoff; a few quick tries, so a server that is
+            // down is reported within about a second, while one slow call (a large upsert) still
+            // has the whole call timeout (a retry deadline would cut it short).
+            .retry(
+                RetryConfig::new()
+                    .max_attempts(RETRY_ATTEMPTS)
+                    .initial_backoff(Duration::from_millis(200))
+                    .max_backoff(Duration::from_secs(2)),
+            );
         let client = runtime
             .block_on(async {
                 tokio::time::timeout(CONNECT_TIMEOUT * 2, ClientV2::new(&config)).await
