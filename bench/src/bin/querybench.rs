@@ -7,6 +7,8 @@
 //! querybench query  --library DIR --model DIR [--distinct 100] [--repeats 3]
 //! querybench recall --library DIR [--queries 100] [--k 10] [--threads N]
 //! querybench text   --model DIR [--distinct 100]
+//! querybench milvus --library DIR --milvus http://HOST:PORT [--collection C] [--queries 200]
+//!                   [--k 10] [--batch 2000]
 //! ```
 //!
 //! - `build` commits records with embeddings through `magpie_catalog::Writer` in large batches
@@ -22,6 +24,11 @@
 //! - `text` times the text encoding of `query`'s distinct queries (the prompt ensemble for short
 //!   ones, as the searcher sends it: one batch) with the padding trimmed, as Magpie runs, then at
 //!   the full 77 tokens, and checks both give the same embeddings.
+//!
+//! - `milvus` loads the same records and vectors (regenerated) into a Milvus collection through
+//!   Magpie's Milvus client and fields (`magpie_milvus`), timing the load (vectors/s), then times
+//!   the same random unit queries against the local library (`Snapshot::vector_search`) and
+//!   Milvus (HNSW, cosine), one after the other, with each one's recall@k against the other.
 //!
 //! Each prints one JSON object on stdout.
 
@@ -39,7 +46,7 @@ use serde_json::json;
 
 const DATA_FILE: &str = "bench-data.json";
 
-/// How the padding vectors were made (so `recall` can regenerate them).
+/// How the padding vectors were made (so `recall` and `milvus` can regenerate them).
 #[derive(Debug, Serialize, Deserialize)]
 struct DataSpec {
     seed: u64,
@@ -52,6 +59,17 @@ struct DataSpec {
     /// Noise relative to the centre (clustered data only).
     #[serde(default)]
     spread: f32,
+}
+
+impl DataSpec {
+    /// The spec `querybench build` left in `library`.
+    fn load(library: &Path) -> Self {
+        serde_json::from_slice(
+            &std::fs::read(library.join(DATA_FILE))
+                .expect("bench-data.json (made by `querybench build`)"),
+        )
+        .expect("bench-data.json")
+    }
 }
 
 /// The vector of image `id`: uniform, or `normalise(centre(id mod clusters) + spread · noise)`,
@@ -79,9 +97,10 @@ fn main() {
         Some("query") => query(&args),
         Some("recall") => recall(&args),
         Some("text") => text(&args),
+        Some("milvus") => milvus(&args),
         _ => {
             eprintln!(
-                "usage: querybench build|query|recall|text --library DIR ... (see the module docs)"
+                "usage: querybench build|query|recall|text|milvus --library DIR ... (see the module docs)"
             );
             std::process::exit(2);
         }
@@ -516,11 +535,7 @@ fn recall(args: &Args) {
     let queries: usize = args.number("queries", 100);
     let k: usize = args.number("k", 10);
     let threads: usize = args.number("threads", magpie_bench::cores());
-    let data: DataSpec = serde_json::from_slice(
-        &std::fs::read(library.join(DATA_FILE))
-            .expect("bench-data.json (made by `querybench build`)"),
-    )
-    .expect("bench-data.json");
+    let data = DataSpec::load(&library);
     let reader = Reader::open(&library).expect("open library");
     let snapshot = reader.snapshot();
     let stats = reader.stats().expect("library stats");
@@ -654,5 +669,88 @@ fn recall(args: &Args) {
         "vector_search_k500": Stats::of(&times_pool),
         "exact_scan_seconds": exact_seconds,
     });
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+}
+
+fn milvus(args: &Args) {
+    use magpie_milvus::client::VectorType;
+    use magpie_milvus::{schema, Milvus, MilvusAddress};
+    let library = PathBuf::from(args.require("library"));
+    let address = MilvusAddress::parse(args.require("milvus")).expect("--milvus");
+    let collection = args
+        .get("collection")
+        .map(str::to_string)
+        .unwrap_or_else(|| "querybench".into());
+    let queries: usize = args.number("queries", 200);
+    let k: usize = args.number("k", 10);
+    let batch: usize = args.number("batch", 2000);
+    let data = DataSpec::load(&library);
+    let reader = Reader::open(&library).expect("open library");
+    let snapshot = reader.snapshot();
+    let milvus = Milvus::connect(&address).unwrap_or_else(|e| panic!("{e}"));
+    milvus.drop_collection(&collection).expect("drop");
+    milvus
+        .create_collection(&collection, data.dim, VectorType::F32, Default::default())
+        .expect("create collection");
+
+    // The same records the library holds, with their vectors regenerated (f32).
+    let started = Instant::now();
+    let mut rows = Vec::with_capacity(batch);
+    snapshot.for_each_record(|record| {
+        let v = data_vector(data.seed, data.clusters, data.spread, record.id, data.dim);
+        rows.push(schema::row(&record, &v, 0));
+        if rows.len() >= batch {
+            milvus
+                .upsert(&collection, std::mem::take(&mut rows))
+                .expect("upsert");
+        }
+    });
+    if !rows.is_empty() {
+        milvus.upsert(&collection, rows).expect("upsert");
+    }
+    milvus.flush(&collection).expect("flush");
+    let load_seconds = started.elapsed().as_secs_f64();
+    let loaded = milvus.count(&collection).expect("count");
+
+    let query_vectors: Vec<Vec<f32>> = (0..queries as u64)
+        .map(|q| unit_vector(data.seed ^ 0xABCD_EF01, q, data.dim))
+        .collect();
+    let (mut local_times, mut milvus_times) = (Vec::new(), Vec::new());
+    let mut overlap = Vec::new();
+    // Warm both (the first Milvus search builds its in-memory index).
+    let _ = milvus.search(&collection, &query_vectors[0], k, None);
+    for q in &query_vectors {
+        let started = Instant::now();
+        let local = snapshot.vector_search(q, k, None).expect("vector search");
+        local_times.push(started.elapsed());
+        let started = Instant::now();
+        let remote = milvus
+            .search(&collection, q, k, None)
+            .expect("milvus search");
+        milvus_times.push(started.elapsed());
+        let local: Vec<u64> = local.into_iter().map(|(id, _)| id).collect();
+        let same = remote.iter().filter(|(id, _)| local.contains(id)).count();
+        overlap.push(same as f64 / k as f64);
+    }
+    let local = Stats::of(&local_times);
+    let remote = Stats::of(&milvus_times);
+    let report = json!({
+        "bench": "milvus",
+        "library": library,
+        "milvus": address.uri,
+        "images": snapshot.vectors_len(),
+        "dimensions": data.dim,
+        "loaded": loaded,
+        "load_seconds": load_seconds,
+        "load_vectors_per_second": loaded as f64 / load_seconds.max(1e-9),
+        "queries": queries,
+        "k": k,
+        "local_vector_search": local,
+        "milvus_vector_search": remote,
+        "milvus_over_local_p50": remote.p50_ms / local.p50_ms,
+        "milvus_over_local_p99": remote.p99_ms / local.p99_ms,
+        "top_k_overlap_mean": overlap.iter().sum::<f64>() / overlap.len().max(1) as f64,
+    });
+    milvus.drop_collection(&collection).expect("drop");
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
 }
