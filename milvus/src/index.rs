@@ -94,11 +94,6 @@ impl MilvusIndex {
         })
     }
 
-    /// The record of `id`, from the shards.
-    pub fn record(&self, id: u64) -> Option<ImageRecord> {
-        self.keywords.get(id)
-    }
-
     /// The thumbnail file of `id`, from the shard folder that holds it.
     pub fn thumbnail(&self, id: u64, kind: ThumbKind) -> Option<PathBuf> {
         self.sets
@@ -234,20 +229,8 @@ impl SearchIndex for MilvusIndex {
         Ok(ids.iter().map(|id| found.remove(id)).collect())
     }
 
-    fn sort_key_date(&self, id: u64) -> Option<i64> {
-        self.record(id).map(|r| r.date())
-    }
-
-    fn path(&self, id: u64) -> Option<PathBuf> {
-        self.record(id).map(|r| r.path)
-    }
-
-    fn file_name(&self, id: u64) -> Option<String> {
-        self.record(id).map(|r| r.file_name())
-    }
-
-    fn pixel_count(&self, id: u64) -> Option<u64> {
-        self.record(id).map(|r| r.pixel_count())
+    fn record(&self, id: u64) -> Option<ImageRecord> {
+        self.keywords.get(id)
     }
 
     fn all_ids(&self) -> Result<Vec<u64>, BackendError> {

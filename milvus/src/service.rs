@@ -61,10 +61,6 @@ impl Collection for MilvusIndex {
         1
     }
 
-    fn record(&self, id: u64) -> Option<ImageRecord> {
-        MilvusIndex::record(self, id)
-    }
-
     fn for_each_record(&self, f: &mut dyn FnMut(&ImageRecord)) {
         for record in self.records() {
             f(&record);

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use magpie_catalog::words::TextQuery;
-use magpie_catalog::Filters;
+use magpie_catalog::{Filters, ImageRecord};
 
 /// Errors from a backend (model or index), boxed because each backend has its own error type.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -100,18 +100,25 @@ pub trait SearchIndex: Send + Sync {
     fn embeddings(&self, ids: &[u64]) -> Result<Vec<Option<Vec<f32>>>, BackendError> {
         ids.iter().map(|&id| self.embedding(id)).collect()
     }
+    /// The record of an image (path, size, EXIF…); the per-image getters below derive from it.
+    fn record(&self, id: u64) -> Option<ImageRecord>;
     /// Taken-at, falling back to the file's mtime; Unix seconds.
-    fn sort_key_date(&self, id: u64) -> Option<i64>;
+    fn sort_key_date(&self, id: u64) -> Option<i64> {
+        self.record(id).map(|r| r.date())
+    }
     /// The file name (with extension), for recognising a query that names a file.
-    fn file_name(&self, id: u64) -> Option<String>;
+    fn file_name(&self, id: u64) -> Option<String> {
+        self.record(id).map(|r| r.file_name())
+    }
     /// The file's path: how equal scores are ordered ([`crate::sort::TieOrder`]), the same way
     /// on every backend. `None` leaves such ties in id order.
     fn path(&self, id: u64) -> Option<std::path::PathBuf> {
-        let _ = id;
-        None
+        self.record(id).map(|r| r.path)
     }
     /// Width × height, for ordering near-duplicates.
-    fn pixel_count(&self, id: u64) -> Option<u64>;
+    fn pixel_count(&self, id: u64) -> Option<u64> {
+        self.record(id).map(|r| r.pixel_count())
+    }
     /// Every image id, for tagging and near-duplicate passes.
     fn all_ids(&self) -> Result<Vec<u64>, BackendError>;
 }

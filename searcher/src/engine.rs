@@ -495,6 +495,9 @@ mod tests {
                 v
             }))
         }
+        fn record(&self, _id: u64) -> Option<magpie_catalog::ImageRecord> {
+            None
+        }
         fn sort_key_date(&self, _id: u64) -> Option<i64> {
             None
         }

@@ -211,11 +211,6 @@ impl LibraryIndex {
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
     }
-
-    /// The record of an image in this snapshot.
-    pub fn record(&self, id: u64) -> Option<ImageRecord> {
-        self.snapshot.get(id)
-    }
 }
 
 fn boxed(message: String) -> BackendError {
@@ -277,22 +272,8 @@ impl SearchIndex for LibraryIndex {
         Ok(self.snapshot.embedding(id))
     }
 
-    fn sort_key_date(&self, id: u64) -> Option<i64> {
-        self.snapshot.get(id).map(|r| r.date())
-    }
-
-    fn path(&self, id: u64) -> Option<std::path::PathBuf> {
-        self.record(id).map(|r| r.path)
-    }
-
-    fn file_name(&self, id: u64) -> Option<String> {
-        self.snapshot.get(id).map(|r| r.file_name())
-    }
-
-    fn pixel_count(&self, id: u64) -> Option<u64> {
-        self.snapshot
-            .get(id)
-            .map(|r| u64::from(r.width) * u64::from(r.height))
+    fn record(&self, id: u64) -> Option<ImageRecord> {
+        self.snapshot.get(id)
     }
 
     fn all_ids(&self) -> Result<Vec<u64>, BackendError> {

@@ -22,7 +22,6 @@ pub trait Collection: Send + Sync {
     fn index(&self) -> &dyn SearchIndex;
     /// Changes whenever the images do.
     fn generation(&self) -> u64;
-    fn record(&self, id: u64) -> Option<ImageRecord>;
     fn for_each_record(&self, f: &mut dyn FnMut(&ImageRecord));
     /// The thumbnail file of `record`, when there is one.
     fn thumbnail_path(&self, record: &ImageRecord, kind: ThumbKind) -> Option<PathBuf>;
@@ -113,10 +112,6 @@ impl Collection for LibraryCollection {
 
     fn generation(&self) -> u64 {
         self.index.snapshot().generation
-    }
-
-    fn record(&self, id: u64) -> Option<ImageRecord> {
-        self.index.record(id)
     }
 
     fn for_each_record(&self, f: &mut dyn FnMut(&ImageRecord)) {

@@ -243,6 +243,37 @@ pub fn image_bar(prefix: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A thread that shows progress while a run works, until [`Reporter::finish`]: `report` runs on
+/// it with the stop flag and must return soon after the flag is set. (A thread that cannot be
+/// started means no progress display, not a failed run.)
+pub struct Reporter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reporter {
+    pub fn start(
+        name: &str,
+        report: impl FnOnce(&std::sync::atomic::AtomicBool) + Send + 'static,
+    ) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || report(&flag))
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Sets the stop flag and waits for the thread to end.
+    pub fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Human-readable bytes.
 pub fn format_bytes(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -7,7 +7,7 @@
 //! the files that could not be embedded on stderr, as `magpie index` does.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use magpie_indexer::Progress;
 use magpie_models::ImageEncoder;
 use magpie_shard::{Dtype, Freshness, ShardInput, ShardProgress, ShardSelection, ShardTarget};
 
+use super::common::Reporter;
 use super::index::{cancel_on_ctrl_c, PipelineArgs};
 use super::models::{default_model, resolve_model, session_config, start_runtime};
 use super::Context;
@@ -126,7 +127,7 @@ pub fn run(args: EmbedShardArgs, ctx: &Context) -> anyhow::Result<()> {
     let (decoder, embedder) = magpie_indexer::library::model_stages(encoder, &pipeline.prepare);
     let cancel = cancel_on_ctrl_c();
     let progress = Arc::new(Progress::new());
-    let reporter = ProgressLines::start(progress.clone(), selection, total);
+    let reporter = progress_lines(progress.clone(), selection, total);
     let result = target.write(
         input, dims, decoder, embedder, &pipeline, &progress, &cancel,
     );
@@ -164,47 +165,23 @@ pub fn run(args: EmbedShardArgs, ctx: &Context) -> anyhow::Result<()> {
 
 /// A progress line on stdout about once a second while the shard is embedded (stdout is the Ray
 /// job's log, which `magpie cluster` reads).
-struct ProgressLines {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProgressLines {
-    fn start(progress: Arc<Progress>, selection: ShardSelection, total: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("shard-progress".into())
-            .spawn(move || {
-                let mut last = None;
-                while !flag.load(Ordering::SeqCst) {
-                    let snap = progress.snapshot();
-                    let line = ShardProgress::new(
-                        selection,
-                        snap.finished().min(total),
-                        total,
-                        snap.failed,
-                    );
-                    if last != Some(line) {
-                        println!("{}", line.line());
-                        last = Some(line);
-                    }
-                    for _ in 0..10 {
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
+fn progress_lines(progress: Arc<Progress>, selection: ShardSelection, total: u64) -> Reporter {
+    Reporter::start("shard-progress", move |stop| {
+        let mut last = None;
+        while !stop.load(Ordering::SeqCst) {
+            let snap = progress.snapshot();
+            let line =
+                ShardProgress::new(selection, snap.finished().min(total), total, snap.failed);
+            if last != Some(line) {
+                println!("{}", line.line());
+                last = Some(line);
+            }
+            for _ in 0..10 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
                 }
-            })
-            .ok();
-        Self { stop, thread }
-    }
-
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-    }
+    })
 }

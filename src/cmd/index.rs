@@ -23,7 +23,9 @@ use magpie_indexer::{CrawlOptions, PipelineConfig, Progress, Summary};
 use magpie_models::{ImageEncoder, ModelSpec};
 use serde::Serialize;
 
-use super::common::{image_bar, library_dir, model_for_index, record_model_source, LibraryTarget};
+use super::common::{
+    image_bar, library_dir, model_for_index, record_model_source, LibraryTarget, Reporter,
+};
 use super::models::{session_config, start_runtime};
 use super::Context;
 
@@ -254,7 +256,7 @@ fn run_once(
         return Ok((summary, None));
     }
     let progress = Arc::new(TextProgress::default());
-    let bar = TextBar::start(
+    let bar = text_bar(
         progress.clone(),
         !quiet_progress && std::io::stderr().is_terminal(),
     );
@@ -277,49 +279,29 @@ fn run_once(
 }
 
 /// The OCR stage's own progress: a bar on a terminal, else a log line every 10 s.
-struct TextBar {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TextBar {
-    fn start(progress: Arc<TextProgress>, bar: bool) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("ocr-progress".into())
-            .spawn(move || {
-                let started = Instant::now();
-                let bar = bar.then(|| image_bar("reading text "));
-                let mut last_log = Instant::now();
-                while !flag.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    let total = progress.total.load(Ordering::Relaxed);
-                    let done = progress.done.load(Ordering::Relaxed);
-                    let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                    if let Some(b) = &bar {
-                        b.set_length(total);
-                        b.set_position(done);
-                        b.set_message(format!("{rate:.1} images/s"));
-                    } else if total > 0 && last_log.elapsed() >= Duration::from_secs(10) {
-                        last_log = Instant::now();
-                        tracing::info!("reading text: {done}/{total} images, {rate:.1} images/s");
-                    }
-                }
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-            })
-            .ok();
-        Self { stop, thread }
-    }
-
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+fn text_bar(progress: Arc<TextProgress>, bar: bool) -> Reporter {
+    Reporter::start("ocr-progress", move |stop| {
+        let started = Instant::now();
+        let bar = bar.then(|| image_bar("reading text "));
+        let mut last_log = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            let total = progress.total.load(Ordering::Relaxed);
+            let done = progress.done.load(Ordering::Relaxed);
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+                b.set_message(format!("{rate:.1} images/s"));
+            } else if total > 0 && last_log.elapsed() >= Duration::from_secs(10) {
+                last_log = Instant::now();
+                tracing::info!("reading text: {done}/{total} images, {rate:.1} images/s");
+            }
         }
-    }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    })
 }
 
 fn run_index(
@@ -328,7 +310,7 @@ fn run_index(
     quiet_progress: bool,
 ) -> anyhow::Result<Summary> {
     let progress = Arc::new(Progress::new());
-    let display = ProgressDisplay::start(
+    let display = progress_display(
         progress.clone(),
         prepared.library.clone(),
         !quiet_progress && std::io::stderr().is_terminal(),
@@ -430,7 +412,7 @@ pub fn reembed(
     };
     let cancel = cancel_on_ctrl_c();
     let progress = Arc::new(Progress::new());
-    let display = ProgressDisplay::start(
+    let display = progress_display(
         progress.clone(),
         library.to_path_buf(),
         !json && std::io::stderr().is_terminal(),
@@ -474,28 +456,10 @@ struct IndexingFile<'a> {
 
 /// The live progress of one run: a bar on a terminal, else a log line every 10 s; either way
 /// `progress.json` in the library every second.
-struct ProgressDisplay {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProgressDisplay {
-    fn start(progress: Arc<Progress>, library: PathBuf, bar: bool) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("progress".into())
-            .spawn(move || show_progress(&progress, &library, bar, &flag))
-            .ok();
-        Self { stop, thread }
-    }
-
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn progress_display(progress: Arc<Progress>, library: PathBuf, bar: bool) -> Reporter {
+    Reporter::start("progress", move |stop| {
+        show_progress(&progress, &library, bar, stop)
+    })
 }
 
 fn unix_now() -> i64 {

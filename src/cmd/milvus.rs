@@ -9,7 +9,7 @@ use magpie_milvus::{Backend, Milvus, MilvusAddress, MilvusIndex, VectorType};
 use magpie_searcher::Searcher;
 use magpie_shard::ShardSet;
 
-use super::common::searcher_config;
+use super::common::{searcher_config, LibraryTarget};
 use super::models::{resolve_model, session_config, start_runtime};
 use super::Context;
 
@@ -123,26 +123,24 @@ pub struct BackendArgs {
 pub fn open_backend(
     ctx: &Context,
     backend: &BackendArgs,
-    model: Option<&str>,
-    device: Option<&str>,
-    language: Option<&str>,
+    target: &LibraryTarget,
 ) -> anyhow::Result<Option<(Searcher, MilvusIndex)>> {
     let Some(url) = &backend.backend else {
         return Ok(None);
     };
-    let target = Backend::parse(url)?;
+    let collection = Backend::parse(url)?;
     if backend.shards.is_empty() {
         anyhow::bail!(
             "--backend {url} needs --shards DIR: the shard folders the collection was loaded from"
         );
     }
     start_runtime(ctx)?;
-    let spec = resolve_model(ctx, model)?.with_context(|| {
+    let spec = resolve_model(ctx, target.model.as_deref())?.with_context(|| {
         format!("--backend {url} needs --model DIR: the model the shards were embedded with")
     })?;
-    let session = session_config(ctx, device, &spec)?;
-    let config = searcher_config(ctx, language)?;
-    let index = MilvusIndex::open(&target, &backend.shards, backend.keywords.as_deref())?;
+    let session = session_config(ctx, target.device.as_deref(), &spec)?;
+    let config = searcher_config(ctx, target.language(ctx))?;
+    let index = MilvusIndex::open(&collection, &backend.shards, backend.keywords.as_deref())?;
     let cache = backend.shards[0].join("cache").join("text");
     let (searcher, _, _) =
         magpie_searcher::library::open_searcher(&spec, &session, config, &cache)?;

@@ -12,8 +12,8 @@ use magpie_searcher::dupes::DEFAULT_DUPE_THRESHOLD;
 use magpie_searcher::request::{Hit, MatchKind, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 use magpie_searcher::tags::{parse_labels, DEFAULT_TAG_THRESHOLD};
 use magpie_searcher::{
-    Filters, LibraryIndex, SearchMode, SearchRequest, SortOrder, TagRule, WeightedImage,
-    WeightedLike,
+    Filters, LibraryIndex, SearchIndex, SearchMode, SearchRequest, SortOrder, TagRule,
+    WeightedImage, WeightedLike,
 };
 use serde::Serialize;
 
@@ -174,30 +174,24 @@ pub fn run(args: SearchArgs, ctx: &Context) -> anyhow::Result<()> {
         anyhow::bail!("empty query: give words to search for, --image FILE or --like ID");
     }
     let target = &args.target;
-    if let Some((searcher, index)) = super::milvus::open_backend(
-        ctx,
-        &args.backend,
-        target.model.as_deref(),
-        target.device.as_deref(),
-        target.language(ctx),
-    )? {
+    if let Some((searcher, index)) = super::milvus::open_backend(ctx, &args.backend, target)? {
         let response = searcher.search(&index, &request)?;
-        return print_results(&args, ctx, &request, &response, |id| index.record(id));
+        return print_results(&args, ctx, &request, &response, &index);
     }
     let library = args.target.open_search(ctx)?;
     let index = library.index();
     let response = library.searcher().search(&index, &request)?;
-    print_results(&args, ctx, &request, &response, |id| index.record(id))
+    print_results(&args, ctx, &request, &response, &index)
 }
 
-/// Prints a search's hits, their records from `record_of` (the library's, or the shards' of a
+/// Prints a search's hits, their records from `index` (the library's, or the shards' of a
 /// remote backend).
 fn print_results(
     args: &SearchArgs,
     ctx: &Context,
     request: &SearchRequest,
     response: &magpie_searcher::SearchResponse,
-    record_of: impl Fn(u64) -> Option<ImageRecord>,
+    index: &dyn SearchIndex,
 ) -> anyhow::Result<()> {
     if let (Some(code), None) = (&response.language, args.target.language(ctx)) {
         eprintln!("query language: {code} (this model's default; --lang LANG for another, e.g. --lang es)");
@@ -211,7 +205,7 @@ fn print_results(
         .iter()
         .enumerate()
         .map(|(i, hit)| {
-            let record = record_of(hit.id);
+            let record = index.record(hit.id);
             let text_lines = if hit.text_score.is_some() {
                 record
                     .as_ref()

@@ -43,13 +43,7 @@ pub fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     config.validate()?;
     let target = &args.target;
     let has_token = config.token.is_some();
-    let state = match super::milvus::open_backend(
-        ctx,
-        &args.backend,
-        target.model.as_deref(),
-        target.device.as_deref(),
-        target.language(ctx),
-    )? {
+    let state = match super::milvus::open_backend(ctx, &args.backend, target)? {
         Some((searcher, index)) => AppState::serving(
             std::sync::Arc::new(magpie_milvus::MilvusService::new(searcher, index)),
             config,

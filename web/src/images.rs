@@ -39,6 +39,7 @@ async fn record_of(state: &web::Data<AppState>, id: u64) -> ApiResult<(ImageReco
         let collection = state.service.collection();
         let root = state.facts(&collection).root.clone();
         collection
+            .index()
             .record(id)
             .map(|r| (r, root))
             .ok_or_else(|| ApiError::not_found(format!("no image with id {id}")))

@@ -74,7 +74,7 @@ pub async fn similar(
     let page = web::block(move || {
         let _permit = state.search_permit();
         let collection = state.service.collection();
-        if collection.record(id).is_none() {
+        if collection.index().record(id).is_none() {
             return Err(ApiError::not_found(format!("no image with id {id}")));
         }
         execute_on(&state, &collection, &options, None)
@@ -164,6 +164,7 @@ fn execute_on(
         .filter_map(|hit| {
             let matched = hit.matched().into_iter().map(|m| m.as_str()).collect();
             collection
+                .index()
                 .record(hit.id)
                 .map(|r| hit_json(&r, hit.score, &facts.root, matched, &query_words))
         })
@@ -217,6 +218,7 @@ fn browse(
         .take(options.limit)
         .filter_map(|(_, id)| {
             collection
+                .index()
                 .record(id)
                 .map(|r| hit_json(&r, 0.0, root, Vec::new(), &[]))
         })

@@ -3,7 +3,6 @@
 //! keyword scorer.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use magpie_catalog::words::{text_has_word, TextQuery};
 use magpie_catalog::{ExifFields, ImageRecord};
@@ -208,17 +207,8 @@ impl SearchIndex for MemoryIndex {
         Ok(self.image(id).map(|i| i.embedding.clone()))
     }
 
-    fn sort_key_date(&self, id: u64) -> Option<i64> {
-        Some(self.image(id)?.record.date())
-    }
-
-    fn file_name(&self, id: u64) -> Option<String> {
-        let path: &Path = &self.image(id)?.record.path;
-        Some(path.file_name()?.to_string_lossy().into_owned())
-    }
-
-    fn pixel_count(&self, id: u64) -> Option<u64> {
-        Some(self.image(id)?.record.pixel_count())
+    fn record(&self, id: u64) -> Option<ImageRecord> {
+        Some(self.image(id)?.record.clone())
     }
 
     fn all_ids(&self) -> Result<Vec<u64>, BackendError> {
