@@ -3,7 +3,6 @@
 //! leaves the previous file or a stray `.tmp`, never a torn one; the next run overwrites strays.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::ShardError;
@@ -47,22 +46,15 @@ pub(crate) fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), Sh
     })
 }
 
-/// blake3 (hex) and length of a file's content.
+/// blake3 (hex) and length of a file's content: the indexer's content hash, so a shard file's
+/// checksum is computed as a photo's is.
 pub(crate) fn file_checksum(path: &Path) -> Result<(String, u64), ShardError> {
-    let file = File::open(path).map_err(|e| ShardError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut length = 0u64;
-    loop {
-        let read = reader
-            .read(&mut buffer)
-            .map_err(|e| ShardError::io(path, e))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        length += read as u64;
-    }
-    Ok((hasher.finalize().to_hex().to_string(), length))
+    use magpie_indexer::changes::ContentHasher as _;
+    let hash = magpie_indexer::changes::Blake3Hasher
+        .hash_file(path)
+        .map_err(|e| ShardError::io(path, e))?;
+    let length = std::fs::metadata(path)
+        .map_err(|e| ShardError::io(path, e))?
+        .len();
+    Ok((hash.to_string(), length))
 }
