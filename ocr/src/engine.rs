@@ -29,7 +29,11 @@ use crate::imageops::{
 use crate::model::OcrModel;
 use crate::recognize::{aspect, by_aspect, ctc_decode, line_batch_tensor, Charset};
 
-/// Settings of the whole pipeline; the defaults are RapidOCR 1.4.4's `config.yaml`.
+/// Settings of the whole pipeline. [`OcrOptions::rapidocr`] is RapidOCR 1.4.4's `config.yaml`
+/// exactly (the parity test holds the engine to RapidOCR with it); the default departs from it in
+/// three places, each measured on the test set against the ground truth (BENCHMARKS.md, "OCR"):
+/// long lines are classified window by window, dropped spaces are put back, and lines are
+/// recognised one at a time at their own width.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OcrOptions {
     /// Lines below this confidence are dropped.
@@ -47,12 +51,27 @@ pub struct OcrOptions {
     pub detector: DetectorConfig,
     /// Crops the classifier must be this sure of before they are turned over.
     pub classifier_threshold: f32,
+    /// Classify a line longer than the classifier's input (4 : 1) in windows of that shape and
+    /// average their verdicts, instead of squeezing the whole line into 192 × 48 as RapidOCR
+    /// does. Squeezed, a long line of a screenshot is unreadable, and the classifier confidently
+    /// turns about one in four of them upside down, which loses the whole line.
+    pub classifier_windows: bool,
     pub classifier_batch: usize,
+    /// Put a space between two characters where the space class reached this probability
+    /// (see [`crate::recognize::ctc_decode`]); `None` decodes as RapidOCR does.
+    pub space_threshold: Option<f32>,
+    /// Crops are recognised at least this wide (RapidOCR: 320 px, for every batch); narrower
+    /// ones are padded with zeros.
+    pub recognizer_min_width: u32,
+    /// Crops recognised in one run. Every crop of a batch is padded to the widest, so one at a
+    /// time does the least work on CPU, and reads a little better: zero padding disturbs the
+    /// recogniser.
     pub recognizer_batch: usize,
 }
 
-impl Default for OcrOptions {
-    fn default() -> Self {
+impl OcrOptions {
+    /// RapidOCR 1.4.4's defaults, every one.
+    pub fn rapidocr() -> Self {
         Self {
             text_score: 0.5,
             use_classifier: true,
@@ -62,15 +81,29 @@ impl Default for OcrOptions {
             min_side_len: 30,
             detector: DetectorConfig::default(),
             classifier_threshold: 0.9,
+            classifier_windows: false,
             classifier_batch: 6,
+            space_threshold: None,
+            recognizer_min_width: 320,
             recognizer_batch: 6,
+        }
+    }
+}
+
+impl Default for OcrOptions {
+    fn default() -> Self {
+        Self {
+            classifier_windows: true,
+            space_threshold: Some(0.05),
+            recognizer_min_width: RECOGNIZER_HEIGHT,
+            recognizer_batch: 1,
+            ..Self::rapidocr()
         }
     }
 }
 
 const CLASSIFIER_SHAPE: (u32, u32) = (48, 192);
 const RECOGNIZER_HEIGHT: u32 = 48;
-const RECOGNIZER_MIN_WIDTH: u32 = 320;
 
 /// One line of text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -407,9 +440,33 @@ impl OcrEngine {
     /// Turns over the crops the classifier is sure are upside down.
     fn classify(&self, crops: &mut [RgbImage]) -> Result<()> {
         let (height, width) = CLASSIFIER_SHAPE;
-        let order = by_aspect(crops);
+        // What the classifier looks at: each crop whole, or long crops cut into windows of the
+        // classifier's own shape; `owner[k]` is the crop window `k` belongs to.
+        let window_aspect = f64::from(width) / f64::from(height);
+        let mut windows: Vec<Cow<'_, RgbImage>> = Vec::with_capacity(crops.len());
+        let mut owner: Vec<usize> = Vec::with_capacity(crops.len());
+        for (index, crop) in crops.iter().enumerate() {
+            let pieces = (aspect(crop) / window_aspect).ceil() as u32;
+            if !self.options.classifier_windows || pieces <= 1 {
+                windows.push(Cow::Borrowed(crop));
+                owner.push(index);
+                continue;
+            }
+            let step = f64::from(crop.width()) / f64::from(pieces);
+            for piece in 0..pieces {
+                let x0 = (f64::from(piece) * step) as u32;
+                let x1 = ((f64::from(piece + 1) * step) as u32).min(crop.width());
+                let window =
+                    image::imageops::crop_imm(crop, x0, 0, (x1 - x0).max(1), crop.height());
+                windows.push(Cow::Owned(window.to_image()));
+                owner.push(index);
+            }
+        }
+        // Sum of the windows' upside-down probability and how many windows, per crop.
+        let mut upside_down = vec![(0.0f64, 0usize); crops.len()];
+        let order = by_aspect(&windows);
         for batch in order.chunks(self.options.classifier_batch.max(1)) {
-            let data = line_batch_tensor(crops, batch, height, width);
+            let data = line_batch_tensor(&windows, batch, height, width);
             let (shape, probabilities) = self
                 .classifier
                 .run([batch.len(), 3, height as usize, width as usize], data)?;
@@ -419,12 +476,20 @@ impl OcrEngine {
                     reason: format!("output of shape {shape:?}, expected [{}, 2]", batch.len()),
                 });
             }
-            for (k, &index) in batch.iter().enumerate() {
+            for (k, &window) in batch.iter().enumerate() {
                 let row = &probabilities[k * shape[1]..(k + 1) * shape[1]];
-                let (label, score) = argmax(row);
-                if label == 1 && score > self.options.classifier_threshold {
-                    crops[index] = rotate180(&crops[index]);
-                }
+                let entry = &mut upside_down[owner[window]];
+                // RapidOCR turns a crop when the argmax is "180" and its score passes the
+                // threshold; with two classes that is the "180" probability passing it.
+                let (label, _) = argmax(row);
+                entry.0 += if label == 1 { f64::from(row[1]) } else { 0.0 };
+                entry.1 += 1;
+            }
+        }
+        drop(windows);
+        for (crop, (sum, count)) in crops.iter_mut().zip(upside_down) {
+            if count > 0 && sum / count as f64 > f64::from(self.options.classifier_threshold) {
+                *crop = rotate180(crop);
             }
         }
         Ok(())
@@ -436,7 +501,8 @@ impl OcrEngine {
         let mut out = vec![(String::new(), 0.0); crops.len()];
         let height = RECOGNIZER_HEIGHT;
         for batch in order.chunks(self.options.recognizer_batch.max(1)) {
-            let mut max_ratio = f64::from(RECOGNIZER_MIN_WIDTH) / f64::from(height);
+            let mut max_ratio =
+                f64::from(self.options.recognizer_min_width.max(1)) / f64::from(height);
             for &index in batch {
                 max_ratio = max_ratio.max(aspect(&crops[index]));
             }
@@ -461,6 +527,7 @@ impl OcrEngine {
                     &probabilities[k * per_line..(k + 1) * per_line],
                     classes,
                     &self.charset,
+                    self.options.space_threshold,
                 );
                 out[index] = (decoded.text, decoded.confidence);
             }

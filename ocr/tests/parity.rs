@@ -1,5 +1,5 @@
-//! Parity with RapidOCR: Magpie's engine and `rapidocr_onnxruntime` 1.4.4 (same PP-OCRv4 models,
-//! same defaults) read the generated test set — synthetic text images (fonts, sizes, colours,
+//! Parity with RapidOCR: Magpie's engine with RapidOCR's settings (`OcrOptions::rapidocr`) and
+//! `rapidocr_onnxruntime` 1.4.4 (same PP-OCRv4 models, its defaults) read the generated test set — synthetic text images (fonts, sizes, colours,
 //! backgrounds, pages turned 0/90/180/270) and real Chromium screenshots of the Rust
 //! documentation — and at least 95 % of RapidOCR's lines must come back from Magpie with the same
 //! text (whitespace normalised) and a box overlapping with IoU ≥ 0.9, in each kind of image.
@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{agreement, ci_set, engine, Agreement};
+use common::{agreement, ci_set, rapidocr_engine, Agreement};
 
 #[test]
 fn magpie_reads_what_rapidocr_reads() {
     let (dir, truth, reference) = ci_set();
-    let engine = engine();
+    let engine = rapidocr_engine();
     let mut by_kind: std::collections::BTreeMap<String, Agreement> = Default::default();
     let mut mismatches = Vec::new();
     for image in &truth.images {

@@ -37,16 +37,25 @@ pub fn model() -> &'static OcrModel {
     })
 }
 
+fn load_engine(options: OcrOptions) -> OcrEngine {
+    start_runtime();
+    let config = SessionConfig {
+        device: Device::Cpu,
+        ..SessionConfig::default()
+    };
+    OcrEngine::load(model(), &config, options).expect("the OCR model loads")
+}
+
+/// The engine with RapidOCR 1.4.4's settings exactly (`OcrOptions::rapidocr`).
+pub fn rapidocr_engine() -> &'static OcrEngine {
+    static ENGINE: OnceLock<OcrEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| load_engine(OcrOptions::rapidocr()))
+}
+
+/// The engine as Magpie runs it (`OcrOptions::default`).
 pub fn engine() -> &'static OcrEngine {
     static ENGINE: OnceLock<OcrEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        start_runtime();
-        let config = SessionConfig {
-            device: Device::Cpu,
-            ..SessionConfig::default()
-        };
-        OcrEngine::load(model(), &config, OcrOptions::default()).expect("the OCR model loads")
-    })
+    ENGINE.get_or_init(|| load_engine(OcrOptions::default()))
 }
 
 #[derive(Debug, Clone, Deserialize)]
