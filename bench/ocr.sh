@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 12's benchmark: Magpie's OCR against RapidOCR (Python, same PP-OCRv4 models, same
-# defaults) and Tesseract (Debian's tesseract-ocr), on the generated test set with ground truth
+# Issue 12's benchmark: Magpie's OCR (its defaults, and RapidOCR's settings for parity) against
+# RapidOCR (Python, same PP-OCRv4 models, its defaults) and Tesseract (Debian's tesseract-ocr), on the generated test set with ground truth
 # (synthetic text images and real Chromium screenshots, scripts/testocr) and on real photos
 # (speed, and the cost of a text-free photo), in one run on this machine.
 #
@@ -37,6 +37,8 @@ mapfile -t photos < <(find "$PHOTOS" -maxdepth 1 -iname '*.jpg' | sort | head -n
 echo "== Magpie ($(date +%T))" >&2
 target/release/ocrbench --model "$MODEL" --truth "$TRUTH" --rounds "$ROUNDS" --threads "$THREADS" >"$OUT/ocr-magpie.json"
 target/release/ocrbench --model "$MODEL" --rounds "$ROUNDS" --threads "$THREADS" "${photos[@]}" >"$OUT/ocr-photos-magpie.json"
+echo "== Magpie with RapidOCR's settings ($(date +%T))" >&2
+target/release/ocrbench --model "$MODEL" --truth "$TRUTH" --rounds "$ROUNDS" --threads "$THREADS" --rapidocr-defaults >"$OUT/ocr-magpie-rapidocr.json"
 echo "== RapidOCR ($(date +%T))" >&2
 $PY bench/ocr_compare.py rapidocr --truth "$TRUTH" --rounds "$ROUNDS" --threads "$THREADS" --out "$OUT/ocr-rapidocr.json"
 $PY bench/ocr_compare.py rapidocr "${photos[@]}" --rounds "$ROUNDS" --threads "$THREADS" --out "$OUT/ocr-photos-rapidocr.json"
@@ -44,6 +46,6 @@ echo "== Tesseract ($(date +%T))" >&2
 $PY bench/ocr_compare.py tesseract --truth "$TRUTH" --rounds 1 --out "$OUT/ocr-tesseract.json"
 $PY bench/ocr_compare.py tesseract "${photos[@]}" --rounds 1 --out "$OUT/ocr-photos-tesseract.json"
 $PY bench/ocr_compare.py report --truth "$TRUTH" \
-    --magpie "$OUT/ocr-magpie.json" --rapidocr "$OUT/ocr-rapidocr.json" --tesseract "$OUT/ocr-tesseract.json" \
+    --magpie "$OUT/ocr-magpie.json" --magpie-rapidocr "$OUT/ocr-magpie-rapidocr.json" --rapidocr "$OUT/ocr-rapidocr.json" --tesseract "$OUT/ocr-tesseract.json" \
     --photos-magpie "$OUT/ocr-photos-magpie.json" --photos-rapidocr "$OUT/ocr-photos-rapidocr.json" \
     --photos-tesseract "$OUT/ocr-photos-tesseract.json" --out "$OUT/ocr-results.json"

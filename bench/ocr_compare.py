@@ -6,7 +6,7 @@ engines — Magpie's readings come from `ocrbench` — against the ground truth 
 
   ocr_compare.py rapidocr  --truth T | IMAGE...  --out F [--rounds N]
   ocr_compare.py tesseract --truth T | IMAGE...  --out F [--rounds N]
-  ocr_compare.py report --truth T --magpie F --rapidocr F --tesseract F
+  ocr_compare.py report --truth T --magpie F [--magpie-rapidocr F] --rapidocr F --tesseract F
                  [--photos-magpie F --photos-rapidocr F --photos-tesseract F] --out results.json
 
 Each reader writes [{"file", "seconds": [per round], "lines": [{"box", "text", "score"}]}].
@@ -22,7 +22,8 @@ Scores, per kind of image (synthetic, screenshot):
 - CER: per ground-truth line, the lines read whose boxes mostly lie on it, joined left to right,
   edit distance over the truth's characters (whitespace runs as one space).
 - Magpie against RapidOCR: share of RapidOCR's lines Magpie reads with the same text and a box
-  overlapping with IoU >= 0.9 (the parity test's measure).
+  overlapping with IoU >= 0.9 (the parity test's measure), for Magpie with RapidOCR's settings
+  (`ocrbench --rapidocr-defaults`, engine "magpie-rapidocr") and with its own defaults.
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ def speed(results: list[dict], files: set[str] | None = None) -> dict:
 def report(args) -> dict:
     truth = json.loads(Path(args.truth).read_text())
     engines = {name: json.loads(Path(path).read_text())
-               for name, path in (("magpie", args.magpie), ("rapidocr", args.rapidocr), ("tesseract", args.tesseract))
+               for name, path in (("magpie", args.magpie), ("magpie-rapidocr", args.magpie_rapidocr),
+                                  ("rapidocr", args.rapidocr), ("tesseract", args.tesseract))
                if path}
     by_file = {name: {r["file"]: r for r in results} for name, results in engines.items()}
     kinds = sorted({i["kind"] for i in truth["images"]})
@@ -272,14 +274,16 @@ def report(args) -> dict:
                 "cer": totals["char_errors"] / max(1, totals["chars"]),
                 "speed": speed(engines[name], files),
             }
-        if "magpie" in engines and "rapidocr" in engines:
+        for name in ("magpie", "magpie-rapidocr"):
+            if name not in engines or "rapidocr" not in engines:
+                continue
             same = total = 0
             for image in images:
-                s, t = parity(by_file["magpie"].get(image["file"], {}).get("lines", []),
+                s, t = parity(by_file[name].get(image["file"], {}).get("lines", []),
                               by_file["rapidocr"].get(image["file"], {}).get("lines", []))
                 same, total = same + s, total + t
-            entry["parity_same_text_and_box"] = same / max(1, total)
-            entry["parity_lines"] = total
+            entry[name]["parity_same_text_and_box"] = same / max(1, total)
+            entry[name]["parity_lines"] = total
         out["kinds"][kind] = entry
     photos = {name: json.loads(Path(path).read_text())
               for name, path in (("magpie", args.photos_magpie), ("rapidocr", args.photos_rapidocr),
@@ -308,13 +312,13 @@ def markdown(result: dict) -> str:
     rows = ["| images | engine | word recall | word precision | CER | images/s | parity with RapidOCR |",
             "|---|---|---|---|---|---|---|"]
     for kind, entry in result["kinds"].items():
-        for name in ("magpie", "rapidocr", "tesseract"):
+        for name in ("magpie", "magpie-rapidocr", "rapidocr", "tesseract"):
             if name not in entry:
                 continue
             e = entry[name]
             ips = e["speed"]["images_per_s"]
-            par = f"{100 * entry['parity_same_text_and_box']:.1f} % of {entry['parity_lines']} lines" \
-                if name == "magpie" and "parity_same_text_and_box" in entry else ""
+            par = f"{100 * e['parity_same_text_and_box']:.1f} % of {e['parity_lines']} lines" \
+                if "parity_same_text_and_box" in e else ""
             rows.append(f"| {kind} ({entry['images']}) | {name} | {e['word_recall']:.3f} | {e['word_precision']:.3f} "
                         f"| {e['cer']:.3f} | {ips:.2f} | {par} |" if ips else
                         f"| {kind} ({entry['images']}) | {name} | {e['word_recall']:.3f} | {e['word_precision']:.3f} "
@@ -341,7 +345,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int)
-    for name in ("magpie", "rapidocr", "tesseract", "photos-magpie", "photos-rapidocr", "photos-tesseract"):
+    for name in ("magpie", "magpie-rapidocr", "rapidocr", "tesseract", "photos-magpie", "photos-rapidocr", "photos-tesseract"):
         parser.add_argument(f"--{name}")
     args = parser.parse_args()
     if args.command == "rapidocr":
