@@ -40,10 +40,15 @@ fn a_shard_job_killed_half_way_is_retried_and_completes() {
     let home = tempfile::tempdir().unwrap();
     let photos = home.path().join("photos");
     let mut files = colour_library(&photos);
-    // More photos, so that shard 1 takes a moment at one image per batch.
+    // More photos, large enough that decoding and thumbnailing them keeps shard 1 busy for
+    // seconds at one image per batch: with tiny ones it was done in a tenth of a second, before
+    // the test could see it running, on a fast machine.
     for i in 0..120 {
-        let path = photos.join(format!("more/colour_{i:03}.png"));
-        save(&colour_image([(i * 2) as u8, 90, 200], 96, 72, i), &path);
+        let path = photos.join(format!("more/colour_{i:03}.jpg"));
+        save(
+            &colour_image([(i * 2) as u8, 90, 200], 1600, 1200, i),
+            &path,
+        );
         files.push(path);
     }
     let out = home.path().join("shards");
