@@ -1,25 +1,15 @@
 //! Small file-system helpers: crash-safe writes, sizes, and giving mapped pages back.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{CatalogError, Result};
 
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new content: temp file,
-/// fsync, rename, fsync of the directory.
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new content (the one
+/// crash-safe write, `magpie_migrations::atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(CatalogError::io(&tmp))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(CatalogError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(CatalogError::io(path))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    magpie_migrations::atomic::write_bytes_atomically(path, bytes, |path, e| {
+        CatalogError::io(path)(e)
+    })
 }
 
 /// Replaces `path` with `bytes` (temp file + rename, so a reader never sees a torn file) without

@@ -9,8 +9,9 @@
 //!   is written (atomically: temp file, fsync, rename) only after the step's data is flushed, so an
 //!   upgrade interrupted at any point is simply redone on the next open and nothing is lost.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+pub mod atomic;
 
 /// The format this build of Magpie writes.
 pub const CURRENT_VERSION: u32 = 3;
@@ -131,25 +132,15 @@ pub fn read_version(dir: &Path) -> Result<Option<u32>> {
     }
 }
 
-/// Writes the format version atomically (temp file, fsync, rename, fsync of the directory).
+/// Writes the format version atomically ([`atomic::write_atomically`]).
 pub fn write_version(dir: &Path, version: u32) -> Result<()> {
     let path = dir.join(FORMAT_FILE);
-    let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
-    let io = |source| MigrationError::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    writeln!(file, "{version}").map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(|source| MigrationError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    atomic::write_bytes_atomically(&path, format!("{version}\n").as_bytes(), |path, source| {
+        MigrationError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Brings the library at `dir` to [`CURRENT_VERSION`]. A directory without a version file is a new
