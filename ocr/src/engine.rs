@@ -479,8 +479,10 @@ impl OcrEngine {
             for (k, &window) in batch.iter().enumerate() {
                 let row = &probabilities[k * shape[1]..(k + 1) * shape[1]];
                 let entry = &mut upside_down[owner[window]];
-                // RapidOCR turns a crop when the argmax is "180" and its score passes the
-                // threshold; with two classes that is the "180" probability passing it.
+                // A window adds its "180" probability only where "180" is its verdict (the
+                // argmax). A crop read whole is then turned exactly when RapidOCR turns it (the
+                // verdict is "180" and its score passes the threshold); a windowed crop when the
+                // mean over its windows passes it.
                 let (label, _) = argmax(row);
                 entry.0 += if label == 1 { f64::from(row[1]) } else { 0.0 };
                 entry.1 += 1;
